@@ -1,0 +1,26 @@
+"""Durations in flow files: a number of seconds, or a string with a unit (flow-format.md)."""
+
+from __future__ import annotations
+
+import re
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "": 1.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+
+
+def parse_duration(value: float | int | str) -> float:
+    """Seconds for ``5``, ``0.5``, ``"250ms"``, ``"5s"``, ``"2m"``, ``"1h"``.
+
+    Raises ValueError naming the accepted forms for anything else (a negative number too).
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration, got {value!r}")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError(f"a duration cannot be negative: {value!r}")
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return float(match.group(1)) * _UNITS[match.group(2) or ""]
+    raise ValueError(f"expected a duration (seconds, or '250ms', '5s', '2m', '1h'), got {value!r}")

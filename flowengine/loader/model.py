@@ -1,0 +1,68 @@
+"""What the loader produces: flows, node specifications and merged settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flowengine.errors import LoadError
+from flowengine.loader.yamlsource import SourceDocument
+from flowengine.node import FlowInfo, Node
+
+
+@dataclass
+class NodeSpec:
+    """One node (or config node) as written in a flow file, validated, with its instance."""
+
+    id: str
+    type: str
+    flow: FlowInfo
+    config: dict[str, Any]
+    definition: dict[str, Any]  # the node's mapping as written (after ${} substitution)
+    node_class: type[Node]
+    line: int
+    column: int
+    name: str | None = None
+    wires: list[list[str]] = field(default_factory=list)
+    disabled: bool = False
+    description: str = ""
+    instance: Node | None = None
+
+    @property
+    def is_config(self) -> bool:
+        return self.node_class.is_config
+
+    def signature(self) -> Any:
+        """What decides whether a reload must restart the node: everything but the wires."""
+        return {k: v for k, v in self.definition.items() if k != "wires"}
+
+
+@dataclass
+class FlowSpec:
+    """One flow file."""
+
+    info: FlowInfo
+    path: Path
+    document: SourceDocument
+    node_ids: list[str] = field(default_factory=list)
+    tests: list[Any] = field(default_factory=list)
+    includes: list[Path] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FlowSet:
+    """Everything loaded from a set of files, ready for a runtime."""
+
+    flows: list[FlowSpec]
+    nodes: dict[str, NodeSpec]
+    settings: dict[str, Any]
+    warnings: list[LoadError] = field(default_factory=list)
+
+    def flow(self, name: str) -> FlowSpec | None:
+        return next((f for f in self.flows if f.info.name == name), None)
+
+    @property
+    def files(self) -> list[Path]:
+        return [f.path for f in self.flows]

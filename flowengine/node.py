@@ -1,0 +1,252 @@
+"""The public node API: every node type, built-in or a plugin's, subclasses :class:`Node`.
+
+A node type declares its ``type`` name, a JSON Schema for its configuration, its number of inputs
+and outputs, a description and an example (plugins.md). The runtime does routing, cloning, errors,
+status and completion, so a node's code is short::
+
+    class Upper(Node):
+        type = "upper"
+        description = "Upper-cases msg.payload."
+        schema = {"type": "object", "properties": {}, "additionalProperties": False}
+
+        def on_input(self, msg):
+            msg["payload"] = str(msg.get("payload", "")).upper()
+            return msg
+
+``on_input`` may be a plain function (it then costs one call per message) or ``async def`` (each
+message then runs in its own task, so a node waiting on I/O never stalls other messages). Its
+return value is sent as a function node's would be: a dict goes to output 0, a list gives one
+entry per output, ``None`` sends nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from flowengine.errors import NodeError
+
+if TYPE_CHECKING:
+    from flowengine.context import Context
+    from flowengine.runtime import Runtime
+
+log = logging.getLogger("flowengine.node")
+
+# Node states. Invariant: only RUNNING nodes get on_input calls; messages that reach a STARTING
+# node wait in its backlog and are handled, in order, once on_start has returned.
+CREATED, STARTING, RUNNING, CLOSED = "created", "starting", "running", "closed"
+
+
+@dataclass
+class FlowInfo:
+    """The flow (file) a node belongs to."""
+
+    name: str
+    file: str = "<memory>"
+    description: str = ""
+    env: dict[str, Any] = field(default_factory=dict)
+
+
+class Env:
+    """``env.get(NAME, default)``: the flow's ``env`` block first, then the process environment.
+
+    Node-RED's built-in names ``NR_NODE_ID``, ``NR_NODE_NAME``, ``NR_FLOW_NAME`` are provided too,
+    so imported flows keep working.
+    """
+
+    __slots__ = ("_node",)
+
+    def __init__(self, node: Node):
+        self._node = node
+
+    def get(self, name: str, default: Any = None) -> Any:
+        node = self._node
+        flow_env = node.flow.env
+        if name in flow_env:
+            return flow_env[name]
+        if name == "NR_NODE_ID":
+            return node.id
+        if name == "NR_NODE_NAME":
+            return node.name
+        if name == "NR_FLOW_NAME":
+            return node.flow.name
+        return os.environ.get(name, default)
+
+    def __getitem__(self, name: str) -> Any:
+        value = self.get(name, _ABSENT)
+        if value is _ABSENT:
+            raise KeyError(name)
+        return value
+
+
+_ABSENT = object()
+
+
+class Node:
+    """Base class of every node type. Subclasses set the class attributes and override hooks.
+
+    Hooks (each may be sync or ``async``):
+
+    - ``configure(config)``: read and compile the configuration at load time; raise
+      :class:`flowengine.errors.ConfigError` for problems JSON Schema cannot express. No I/O.
+    - ``on_start()``: open connections, start timers. Config nodes start before flow nodes,
+      and source nodes (``is_source = True``) after all others.
+    - ``on_input(msg)``: handle one message; the return value is sent (see module docstring).
+    - ``on_close(removed)``: release everything; ``removed`` is True when the node is deleted
+      rather than restarted. Bounded by the runtime's close timeout.
+    """
+
+    #: The node type's name, e.g. ``"switch"``; ``"link in"`` and ``"link-in"`` both resolve.
+    type: ClassVar[str] = ""
+    #: Palette category, used by ``flowrun nodes`` and the docs (``common``, ``function``...).
+    category: ClassVar[str] = "other"
+    #: One paragraph: what the node does.
+    description: ClassVar[str] = ""
+    #: A YAML example of the node in a flow file.
+    example: ClassVar[str] = ""
+    #: JSON Schema of the node's own configuration fields (the common fields are added).
+    schema: ClassVar[dict[str, Any]] = {"type": "object", "properties": {}}
+    #: Number of inputs (0 or 1).
+    inputs: ClassVar[int] = 1
+    #: Number of outputs; override :meth:`output_count` when configuration decides it.
+    outputs: ClassVar[int] = 1
+    #: Source nodes (inject, websocket-in, http-in) start after every other node.
+    is_source: ClassVar[bool] = False
+    #: Config nodes hold shared connections, live under ``config:`` and have no wires.
+    is_config: ClassVar[bool] = False
+    #: When False the node calls :meth:`done` itself (e.g. a delay node, when it emits).
+    auto_done: ClassVar[bool] = True
+
+    @classmethod
+    def output_count(cls, config: Mapping[str, Any]) -> int:
+        """The number of outputs for this configuration."""
+        return cls.outputs
+
+    def __init__(self, node_id: str, config: dict[str, Any], *, name: str | None = None,
+                 flow: FlowInfo | None = None):
+        self.id = node_id
+        self.name = name or node_id
+        self.config = config
+        self.flow = flow or FlowInfo("main")
+        self.env = Env(self)
+        self.state = CREATED
+        self.last_status: dict[str, Any] | None = None
+        # Counters, read by the admin API and /metrics.
+        self.msgs_in = 0
+        self.msgs_out = 0
+        self.error_count = 0
+        self.handler_seconds = 0.0
+        # Set by the runtime when the node is bound and wired.
+        self._runtime: Runtime | None = None
+        self._wires: tuple[tuple[Node, ...], ...] = ()
+        self._complete_nodes: tuple[Node, ...] = ()
+        self._backlog: list[dict[str, Any]] = []
+        self.configure(config)
+
+    # -- hooks ------------------------------------------------------------------------------
+
+    def configure(self, config: dict[str, Any]) -> None:
+        """Read the (validated, defaulted) configuration. Raise ConfigError on problems."""
+
+    def on_start(self) -> Any:
+        """Start: open connections and timers. May be ``async``."""
+
+    def on_input(self, msg: dict[str, Any]) -> Any:
+        """Handle one message; return what to send. May be ``async``."""
+        return None
+
+    def on_close(self, removed: bool) -> Any:
+        """Stop: release resources. May be ``async``."""
+
+    # -- the runtime, as a node sees it -------------------------------------------------------
+
+    @property
+    def runtime(self) -> Runtime:
+        """The runtime this node runs in (node lookup, settings, events, delivery)."""
+        if self._runtime is None:
+            raise RuntimeError(f"node '{self.id}' is not attached to a runtime")
+        return self._runtime
+
+    @property
+    def context(self) -> Context:
+        """This node's own context scope."""
+        return self.runtime.contexts.node_context(self.id, self.flow.name)
+
+    @property
+    def flow_context(self) -> Context:
+        """The context shared by the nodes of this node's flow."""
+        return self.runtime.contexts.flow_context(self.flow.name)
+
+    @property
+    def global_context(self) -> Context:
+        """The context shared by every flow."""
+        return self.runtime.contexts.global_context()
+
+    @property
+    def output_total(self) -> int:
+        """The number of outputs this node has."""
+        return len(self._wires)
+
+    @property
+    def wired_ids(self) -> list[list[str]]:
+        """The ids of the nodes each output is wired to (running nodes only)."""
+        return [[n.id for n in out] for out in self._wires]
+
+    def send(self, msg: Any, clone: bool = False) -> None:
+        """Send a message (dict), or a list with one entry per output (see module docstring).
+
+        With ``clone=True`` the first recipient gets a copy too, so the caller may keep changing
+        ``msg`` afterwards (what Node-RED's ``node.send`` does by default in function nodes).
+        """
+        self.runtime.router.emit(self, msg, None, clone)
+
+    def done(self, msg: dict[str, Any], error: BaseException | str | None = None) -> None:
+        """Finish ``msg`` (for ``auto_done = False`` nodes): complete nodes, or catch on error."""
+        if error is not None:
+            self.error(error, msg)
+        else:
+            self.runtime.complete(self, msg)
+
+    def error(self, err: BaseException | str, msg: dict[str, Any] | None = None) -> None:
+        """Report an error. With ``msg`` it reaches catch nodes; otherwise it is logged."""
+        self.runtime.report_error(self, err, msg)
+
+    def warn(self, text: Any) -> None:
+        """Log a warning from this node."""
+        self.runtime.log_node(self, logging.WARNING, text)
+
+    def log(self, text: Any) -> None:
+        """Log an informational line from this node."""
+        self.runtime.log_node(self, logging.INFO, text)
+
+    def debug(self, text: Any) -> None:
+        """Log a debug line from this node."""
+        self.runtime.log_node(self, logging.DEBUG, text)
+
+    def status(self, status: Mapping[str, Any] | str | int | float | bool | None) -> None:
+        """Set the node's status (``{"fill", "shape", "text"}``; ``{}`` clears it)."""
+        self.runtime.set_status(self, status)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.type!r} id={self.id!r}>"
+
+
+def error_text(err: BaseException | str | Any) -> str:
+    """The text of ``msg.error.message``: ``"Type: text"`` for exceptions, as Node-RED's
+    ``String(err)`` gives ``"Error: boom"``; a NodeError or a plain value is used as is."""
+    if isinstance(err, NodeError):
+        return str(err)
+    if isinstance(err, BaseException):
+        text = str(err)
+        return f"{type(err).__name__}: {text}" if text else type(err).__name__
+    if isinstance(err, str):
+        return err
+    import json
+
+    try:
+        return json.dumps(err)
+    except (TypeError, ValueError):
+        return str(err)

@@ -1,0 +1,429 @@
+"""The runtime: one asyncio process running every loaded flow (runtime.md).
+
+Start order: context stores, config nodes, flow nodes, then sources. Stop order: sources first,
+in-flight messages drain within a timeout, flow nodes close in reverse order, config nodes last,
+each close bounded by a timeout. Errors go to catch nodes, status to status nodes, completion to
+complete nodes, all with Node-RED's message shapes (nodered-runtime.md §1.5, §2).
+
+Where a message goes next is in :mod:`flowengine.routing`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flowengine.context import ContextManager
+from flowengine.durations import parse_duration
+from flowengine.loader.model import FlowSet, NodeSpec
+from flowengine.messages import clone_message, new_msgid
+from flowengine.node import CLOSED, RUNNING, STARTING, Node, error_text
+from flowengine.routing import Router
+
+log = logging.getLogger("flowengine.runtime")
+flow_log = logging.getLogger("flowengine.flow")
+
+ERROR_LOOP_LIMIT = 10  # Node-RED stops re-delivering an error to a catch after 9 rounds
+
+
+@dataclass
+class _Watcher:
+    node: Node
+    scope: frozenset[str] | None  # None: every node of the watcher's flow
+    uncaught: bool = False
+
+    def covers(self, source: Node) -> bool:
+        return self.scope is None or source.id in self.scope
+
+
+class EventBus:
+    """Runtime events for the admin API and tools: ``status``, ``debug``, ``error``, ``log``.
+
+    Subscribers are called synchronously with ``(kind, data)``; a failing subscriber is logged
+    and skipped. There is no queue here: a subscriber that does I/O must queue itself.
+    """
+
+    def __init__(self) -> None:
+        self._subscribers: list[Callable[[str, dict[str, Any]], None]] = []
+
+    def subscribe(self, callback: Callable[[str, dict[str, Any]], None]) -> Callable[[], None]:
+        """Add a subscriber; returns a function that removes it."""
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
+
+    def publish(self, kind: str, data: dict[str, Any]) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(kind, data)
+            except Exception:
+                log.exception("event subscriber failed")
+
+
+class Runtime:
+    """Runs a :class:`~flowengine.loader.FlowSet`.
+
+    Public API for node plugins: :attr:`settings`, :attr:`events`, :attr:`contexts`,
+    :meth:`get_node`, :meth:`find_nodes`, :meth:`deliver`, :meth:`watch_errors`,
+    :meth:`watch_status`, :meth:`watch_complete`, :meth:`add_cleanup`.
+    """
+
+    def __init__(self, flowset: FlowSet, *, base_dir: str | Path | None = None):
+        self.flowset = flowset
+        self.settings: dict[str, Any] = flowset.settings
+        self.base_dir = Path(base_dir) if base_dir else (
+            flowset.flows[0].path.parent if flowset.flows else Path.cwd())
+        self.router = Router(self)
+        self.events = EventBus()
+        self.contexts = ContextManager.from_settings(
+            self.settings, base_dir=self.base_dir,
+            global_seed=self.settings.get("global_context"))
+        self.nodes: dict[str, Node] = {}
+        self.close_timeout = parse_duration(self.settings.get("close_timeout", 15))
+        self.drain_timeout = parse_duration(self.settings.get("drain_timeout", 5))
+        self._error_watchers: list[_Watcher] = []
+        self._status_watchers: list[_Watcher] = []
+        self._complete_watchers: dict[str, list[Node]] = {}
+        self._cleanups: list[Callable[[], Any]] = []
+        self.started = False
+
+    # -- lookup ---------------------------------------------------------------------------------
+
+    def get_node(self, node_id: str) -> Node | None:
+        """The running node (or config node) with this id."""
+        return self.nodes.get(node_id)
+
+    def find_nodes(self, *, type: str | None = None, name: str | None = None,
+                   flow: str | None = None) -> list[Node]:
+        """Running nodes matching every given criterion (type names are normalized)."""
+        from flowengine.registry import normalize_type
+
+        wanted = normalize_type(type) if type else None
+        return [n for n in self.nodes.values()
+                if (wanted is None or normalize_type(n.type) == wanted)
+                and (name is None or n.name == name)
+                and (flow is None or n.flow.name == flow)]
+
+    def deliver(self, node: Node | str, msg: dict[str, Any]) -> None:
+        """Put ``msg`` on a node's input, as if a wire delivered it."""
+        target = self.nodes[node] if isinstance(node, str) else node
+        self.router.deliver(target, msg)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open context stores, then start config nodes, flow nodes and sources in that order."""
+        await self.contexts.start()
+        specs = self._live_specs(self.flowset.nodes.values())
+        for spec in specs:
+            self._bind(spec.instance)  # type: ignore[arg-type]
+        self._wire_all()
+        for node in self._start_order([s.instance for s in specs]):  # type: ignore[misc]
+            await self._start_node(node)
+        self.started = True
+        log.info("started %d nodes in %d flows", len(self.nodes), len(self.flowset.flows))
+
+    async def stop(self) -> None:
+        """Stop sources, drain in-flight messages, close nodes in reverse order, flush context."""
+        if not self.started:
+            await self.contexts.stop()
+            return
+        self.started = False
+        order = self._start_order(list(self.nodes.values()))
+        sources = [n for n in order if n.is_source]
+        for node in reversed(sources):
+            await self._close_node(node, removed=True)
+        if not await self.router.wait_idle(self.drain_timeout):
+            log.warning("stopping with %d messages still in flight after %.1fs",
+                        self.router.pending, self.drain_timeout)
+        for node in reversed(order):
+            if not node.is_source:
+                await self._close_node(node, removed=True)
+        for task in list(self.router.tasks):
+            task.cancel()
+        for cleanup in reversed(self._cleanups):
+            await _call_bounded(cleanup, self.close_timeout, "cleanup")
+        self._cleanups.clear()
+        await self.contexts.stop()
+        log.info("stopped")
+
+    def add_cleanup(self, callback: Callable[[], Any]) -> None:
+        """Run ``callback`` (sync or async) when the runtime stops, after every node closed."""
+        self._cleanups.append(callback)
+
+    async def reload(self, flowset: FlowSet) -> dict[str, list[str]]:
+        """Apply new flows, restarting only the nodes whose definition changed (Node-RED's
+        "modified nodes" deploy). Returns the ids that were added, changed and removed."""
+        old = self.flowset.nodes
+        new = flowset.nodes
+        flow_env_changed = {f.info.name for f in flowset.flows
+                            if (prev := self.flowset.flow(f.info.name)) is None
+                            or prev.info.env != f.info.env}
+        changed = {i for i in new if i in old and (
+            old[i].type != new[i].type or old[i].signature() != new[i].signature()
+            or old[i].disabled != new[i].disabled or new[i].flow.name in flow_env_changed
+            or old[i].flow.name != new[i].flow.name)}
+        changed |= _dependents(new, changed)
+        added = [i for i in new if i not in old]
+        removed = [i for i in old if i not in new]
+        restart = sorted(changed)
+        # Close what goes away or changes, sources first.
+        closing = [self.nodes[i] for i in removed + restart if i in self.nodes]
+        for node in sorted(closing, key=lambda n: (not n.is_source, n.is_config)):
+            await self._close_node(node, removed=node.id in removed)
+            self.nodes.pop(node.id, None)
+            if node.id not in new and not self.contexts_configured:
+                self.contexts.delete_node_context(node.id, node.flow.name)
+        # Unchanged nodes keep running with their existing instance.
+        for node_id, spec in new.items():
+            if node_id in self.nodes:
+                running = self.nodes[node_id]
+                spec.instance = running
+                running.flow = spec.flow
+        self.flowset = flowset
+        starting = [new[i].instance for i in added + restart
+                    if not new[i].disabled and new[i].instance is not None]
+        for node in starting:
+            self._bind(node)  # type: ignore[arg-type]
+        self._wire_all()
+        for node in self._start_order(starting):  # type: ignore[arg-type]
+            await self._start_node(node)
+        summary = {"added": added, "changed": restart, "removed": removed}
+        log.info("reloaded: %d added, %d changed, %d removed", len(added), len(restart),
+                 len(removed))
+        return summary
+
+    @property
+    def contexts_configured(self) -> bool:
+        """True when persistent context stores are configured (node context then survives)."""
+        return len(self.contexts.store_names) > 1
+
+    # -- node lifecycle helpers -----------------------------------------------------------------
+
+    @staticmethod
+    def _live_specs(specs: Iterable[NodeSpec]) -> list[NodeSpec]:
+        return [s for s in specs if not s.disabled and s.instance is not None]
+
+    @staticmethod
+    def _start_order(nodes: list[Node]) -> list[Node]:
+        """Config nodes, then flow nodes, then sources; file order within each group."""
+        return ([n for n in nodes if n.is_config]
+                + [n for n in nodes if not n.is_config and not n.is_source]
+                + [n for n in nodes if n.is_source and not n.is_config])
+
+    def _bind(self, node: Node) -> None:
+        node._runtime = self
+        handler = node.on_input
+        if inspect.iscoroutinefunction(handler):
+            node._sync_handler = None  # type: ignore[attr-defined]
+            node._async_handler = handler  # type: ignore[attr-defined]
+        else:
+            node._sync_handler = handler  # type: ignore[attr-defined]
+            node._async_handler = None  # type: ignore[attr-defined]
+        node._auto_complete = node.auto_done  # type: ignore[attr-defined]
+        self.nodes[node.id] = node
+
+    def _wire_all(self) -> None:
+        """Resolve every running node's wires to node objects (cheap; redone on reload)."""
+        for spec in self.flowset.nodes.values():
+            node = spec.instance
+            if node is None or node.id not in self.nodes or spec.is_config:
+                continue
+            outputs = spec.node_class.output_count(spec.config)
+            wires = [tuple(self.nodes[t] for t in targets if t in self.nodes)
+                     for targets in spec.wires[:outputs]]
+            wires += [()] * (outputs - len(wires))
+            node._wires = tuple(wires)
+        for node in self.nodes.values():
+            node._complete_nodes = tuple(self._complete_watchers.get(node.id, ()))
+
+    async def _start_node(self, node: Node) -> None:
+        node.state = STARTING
+        try:
+            result = node.on_start()
+            if inspect.isawaitable(result):
+                await result
+        except Exception as exc:
+            self._log(logging.ERROR, node, f"failed to start: {error_text(exc)}")
+            self.set_status(node, {"fill": "red", "shape": "ring", "text": "start failed"})
+        node.state = RUNNING
+        backlog, node._backlog = node._backlog, []
+        for msg in backlog:
+            self.router.deliver(node, msg)
+
+    async def _close_node(self, node: Node, removed: bool) -> None:
+        if node.state is CLOSED:
+            return
+        node.state = CLOSED
+        self._unwatch(node)
+        timeout = getattr(node, "close_timeout", None) or self.close_timeout
+        await _call_bounded(lambda: node.on_close(removed), timeout, f"node '{node.id}' close",
+                            node=node, runtime=self)
+
+    # -- errors, status, completion -------------------------------------------------------------
+
+    def watch_errors(self, node: Node, scope: Iterable[str] | None = None,
+                     uncaught: bool = False) -> None:
+        """Make ``node`` receive (and send on) errors of the nodes in ``scope`` (None: every
+        node of its flow); ``uncaught``: only errors no other catch node handled."""
+        self._error_watchers.append(_Watcher(node, _scope(scope), uncaught))
+
+    def watch_status(self, node: Node, scope: Iterable[str] | None = None) -> None:
+        """Make ``node`` receive (and send on) status changes of the nodes in ``scope``."""
+        self._status_watchers.append(_Watcher(node, _scope(scope)))
+
+    def watch_complete(self, node: Node, node_ids: Iterable[str]) -> None:
+        """Make ``node`` receive (and send on) messages the given nodes finish."""
+        for node_id in node_ids:
+            self._complete_watchers.setdefault(node_id, []).append(node)
+            target = self.nodes.get(node_id)
+            if target is not None:
+                target._complete_nodes = tuple(self._complete_watchers[node_id])
+
+    def _unwatch(self, node: Node) -> None:
+        self._error_watchers = [w for w in self._error_watchers if w.node is not node]
+        self._status_watchers = [w for w in self._status_watchers if w.node is not node]
+        for node_id, watchers in list(self._complete_watchers.items()):
+            if node in watchers:
+                watchers.remove(node)
+                target = self.nodes.get(node_id)
+                if target is not None:
+                    target._complete_nodes = tuple(watchers)
+
+    def report_error(self, node: Node, err: BaseException | str | Any,
+                     msg: dict[str, Any] | None) -> None:
+        """Route an error to catch nodes (with ``msg``) or log it (without, or when uncaught)."""
+        node.error_count += 1
+        text = error_text(err)
+        msgid = msg.get("_msgid") if isinstance(msg, dict) else None
+        self.events.publish("error", {"node": node.id, "flow": node.flow.name, "type": node.type,
+                                      "message": text, "msgid": msgid})
+        if isinstance(msg, dict) and self._route_error(node, err, text, msg):
+            return
+        self._log(logging.ERROR, node, text, msgid)
+
+    def _route_error(self, node: Node, err: Any, text: str, msg: dict[str, Any]) -> bool:
+        previous = msg.get("error")
+        count = 1
+        if isinstance(previous, dict):
+            source = previous.get("source")
+            if isinstance(source, dict) and source.get("id") == node.id:
+                count = int(source.get("count", 0)) + 1
+        if count >= ERROR_LOOP_LIMIT:
+            self._log(logging.WARNING, node, "message stopped: it looped through a catch node "
+                      f"{ERROR_LOOP_LIMIT - 1} times", msg.get("_msgid"))
+            return False
+        watchers = [w for w in self._error_watchers if w.node.flow.name == node.flow.name
+                    and w.node.state is RUNNING and w.covers(node)]
+        targets = [w for w in watchers if not w.uncaught]
+        if not targets:
+            targets = [w for w in watchers if w.uncaught]
+        if not targets:
+            return False
+        error: dict[str, Any] = {
+            "message": text,
+            "source": {"id": node.id, "type": node.type, "name": node.name, "count": count},
+        }
+        if isinstance(err, BaseException):
+            error["type"] = getattr(err, "error_type", None) or type(err).__name__
+            cause = err.__cause__ or err
+            error["stack"] = "".join(traceback.format_exception(cause)).rstrip()
+        for watcher in targets:
+            out = clone_message(msg)
+            if "error" in out:
+                out["_error"] = out.pop("error")
+            out["error"] = clone_message(error)
+            self.router.emit(watcher.node, out)
+        return True
+
+    def set_status(self, node: Node, status: Any) -> None:
+        """Record a node's status and pass it to status nodes and event subscribers."""
+        if status is None:
+            shown: dict[str, Any] = {}
+        elif isinstance(status, dict):
+            shown = dict(status)
+            if "text" in shown and not isinstance(shown["text"], str):
+                shown["text"] = _text(shown["text"])
+        else:
+            shown = {"text": _text(status)}
+        node.last_status = shown
+        self.events.publish("status", {"node": node.id, "flow": node.flow.name,
+                                       "status": shown})
+        for watcher in self._status_watchers:
+            if (watcher.node.flow.name == node.flow.name and watcher.node is not node
+                    and watcher.node.state is RUNNING and watcher.covers(node)):
+                status_msg = {**shown, "source": {"id": node.id, "type": node.type,
+                                                  "name": node.name}}
+                self.router.emit(watcher.node, {"status": status_msg, "_msgid": new_msgid()})
+
+    def complete(self, node: Node, msg: dict[str, Any]) -> None:
+        """``node`` finished ``msg``: complete nodes watching it send a copy with
+        ``msg["complete"] = {"source": {...}}``."""
+        for watcher in node._complete_nodes:
+            if watcher.state is RUNNING:
+                out = clone_message(msg)
+                out["complete"] = {"source": {"id": node.id, "type": node.type,
+                                              "name": node.name}}
+                self.router.emit(watcher, out)
+
+    # -- logging --------------------------------------------------------------------------------
+
+    def log_node(self, node: Node, level: int, text: Any) -> None:
+        """Log a line on behalf of a node (node.log/warn/debug)."""
+        self._log(level, node, text if isinstance(text, str) else _text(text))
+
+    def _log(self, level: int, node: Node, text: str, msgid: str | None = None) -> None:
+        flow_log.log(level, text, extra={"flow": node.flow.name, "file": node.flow.file,
+                                         "node": node.id, "msgid": msgid})
+        if level >= logging.WARNING:
+            self.events.publish("log", {"node": node.id, "flow": node.flow.name,
+                                        "level": logging.getLevelName(level), "message": text})
+
+
+def _scope(scope: Iterable[str] | None) -> frozenset[str] | None:
+    return None if scope is None else frozenset(scope)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _dependents(nodes: dict[str, NodeSpec], changed: set[str]) -> set[str]:
+    """Nodes that refer to a changed config node restart with it."""
+    from flowengine.loader.graph import _references
+
+    found: set[str] = set()
+    for spec in nodes.values():
+        for _path, ref, kind, _wanted in _references(spec.node_class.schema, spec.config, ()):
+            if kind == "x-config-ref" and ref in changed:
+                found.add(spec.id)
+    return found - changed
+
+
+async def _call_bounded(call: Callable[[], Any], timeout: float, what: str,
+                        node: Node | None = None, runtime: Runtime | None = None) -> None:
+    """Run a sync or async close/cleanup with a timeout; report, never raise."""
+    try:
+        result = call()
+        if inspect.isawaitable(result):
+            await asyncio.wait_for(result, timeout)
+    except TimeoutError:
+        message = f"{what} timed out after {timeout:g}s; continuing without it"
+        if node is not None and runtime is not None:
+            runtime._log(logging.ERROR, node, message)
+        else:
+            log.error(message)
+    except Exception as exc:
+        if node is not None and runtime is not None:
+            runtime._log(logging.ERROR, node, f"{what} failed: {error_text(exc)}")
+        else:
+            log.exception("%s failed", what)

@@ -1,0 +1,267 @@
+"""``function``: run the flow author's Python code on each message (function-node.md).
+
+The code is the body of a function with ``msg``, ``node``, ``context``, ``flow``, ``global_`` and
+``env`` in scope. It is compiled once at load; a syntax error is a load error pointing at the
+flow file's line. Code without ``await`` compiles to a plain function and costs one call per
+message; code with ``await`` becomes a coroutine and each message runs in its own task.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import re
+import signal
+import textwrap
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from flowengine import ConfigError, Node, NodeError, parse_duration
+from flowengine import schema as s
+
+ARGS = ("msg", "node", "context", "flow", "global_", "env")
+SETUP_ARGS = ("node", "context", "flow", "global_", "env")
+_CALLS_DONE = re.compile(r"\bnode\s*\.\s*done\s*\(")
+
+
+class FunctionTimeout(Exception):
+    """The code ran longer than the node's ``timeout``."""
+
+
+class FunctionAPI:
+    """The ``node`` object inside the code: ``id``, ``name``, ``outputs``, ``send``, ``done``,
+    ``warn``, ``error``, ``log``, ``debug``, ``status``."""
+
+    __slots__ = ("_msg", "_node", "_sending", "id", "name", "outputs")
+
+    def __init__(self, node: FunctionNode, msg: dict[str, Any] | None = None):
+        self._node = node
+        self._msg = msg
+        self._sending = True
+        self.id = node.id
+        self.name = node.name
+        self.outputs = node.output_count(node.config)
+
+    def send(self, msgs: Any, clone: bool = True) -> None:
+        """Send now (the message returned at the end is sent too). The first message is copied
+        unless ``clone=False``, so the code may go on changing ``msg``."""
+        if not self._sending:
+            raise NodeError("cannot send from cleanup")
+        if self._msg is not None:
+            _stamp(msgs, self._msg.get("_msgid"))
+        self._node.runtime.router.emit(self._node, msgs, self._msg, clone)
+
+    def done(self) -> None:
+        """Finish the current message (only when the code calls node.done() itself)."""
+        if self._msg is not None:
+            self._node.done(self._msg)
+
+    def error(self, err: Any, msg: dict[str, Any] | None = None) -> None:
+        """Report an error; with ``msg`` it goes to catch nodes."""
+        self._node.error(err, msg)
+
+    def warn(self, text: Any) -> None:
+        self._node.warn(text)
+
+    def log(self, text: Any) -> None:
+        self._node.log(text)
+
+    def debug(self, text: Any) -> None:
+        self._node.debug(text)
+
+    def status(self, status: Any) -> None:
+        self._node.status(status)
+
+
+class FunctionNode(Node):
+    type = "function"
+    category = "function"
+    description = ("Runs Python code on each message. The code is the body of a function with "
+                   "msg, node, context, flow, global_ and env in scope; it may await. Return a "
+                   "message (dict) for output 0, a list with one entry per output (a nested "
+                   "list sends several messages on one output), or None for nothing.")
+    example = textwrap.dedent("""\
+        double:
+          type: function
+          outputs: 2
+          code: |
+            if not isinstance(msg.get("payload"), int):
+                return [None, msg]
+            msg["payload"] *= 2
+            return msg
+        """)
+    schema = s.obj({
+        "code": s.string(description="The function body; `await` is allowed."),
+        "outputs": s.integer(1, "Number of outputs.", minimum=0),
+        "timeout": s.duration(description="Fail a message whose code runs longer than this."),
+        "setup": s.string(description="Runs once at start (Node-RED's On Start); may await."),
+        "cleanup": s.string(description="Runs once at stop (Node-RED's On Stop); may await."),
+    }, required=["code"])
+
+    @classmethod
+    def output_count(cls, config: Any) -> int:
+        return int(config.get("outputs", 1))
+
+    def configure(self, config: dict[str, Any]) -> None:
+        self._filename = f"<function {self.id}>"
+        self._fn, self._is_async = _compile(config["code"], ARGS, self._filename, "code")
+        self._setup = _compile(config["setup"], SETUP_ARGS, f"<setup {self.id}>", "setup") \
+            if config.get("setup") else None
+        self._cleanup = _compile(config["cleanup"], SETUP_ARGS, f"<cleanup {self.id}>",
+                                 "cleanup") if config.get("cleanup") else None
+        self._timeout = parse_duration(config["timeout"]) if config.get("timeout") else None
+        # Code that calls node.done() finishes its messages itself (as in Node-RED).
+        self.auto_done = not _CALLS_DONE.search(config["code"])  # type: ignore[misc]
+        self._setup_error: str | None = None
+        self._shared_api = FunctionAPI(self)
+        if self._is_async:
+            self.on_input = self._run_async  # type: ignore[method-assign]
+        elif self._timeout:
+            self.on_input = self._run_sync_with_timeout  # type: ignore[method-assign]
+        else:
+            self.on_input = self._run_sync  # type: ignore[method-assign]
+
+    async def on_start(self) -> None:
+        self._scope = (self.context, self.flow_context, self.global_context, self.env)
+        if self._setup is not None:
+            fn, is_async = self._setup
+            try:
+                result = fn(FunctionAPI(self), *self._scope)
+                if is_async:
+                    await result
+            except Exception as exc:
+                self._setup_error = self._describe(exc, f"<setup {self.id}>", "setup")
+                raise NodeError(self._setup_error) from exc
+
+    async def on_close(self, removed: bool) -> None:
+        if self._cleanup is not None:
+            fn, is_async = self._cleanup
+            api = FunctionAPI(self)
+            api._sending = False
+            result = fn(api, *self._scope)
+            if is_async:
+                await result
+
+    # -- per message ----------------------------------------------------------------------------
+
+    def _run_sync(self, msg: dict[str, Any]) -> Any:
+        if self._setup_error:
+            raise NodeError(self._setup_error)
+        api = self._shared_api  # safe to share: sync code cannot interleave with other messages
+        api._msg = msg
+        try:
+            result = self._fn(msg, api, *self._scope)
+        except Exception as exc:
+            raise self._error(exc) from exc
+        return _stamped(result, msg)
+
+    def _run_sync_with_timeout(self, msg: dict[str, Any]) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            return self._run_sync(msg)
+        previous = signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, self._timeout or 0)
+        try:
+            return self._run_sync(msg)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    async def _run_async(self, msg: dict[str, Any]) -> Any:
+        if self._setup_error:
+            raise NodeError(self._setup_error)
+        api = FunctionAPI(self, msg)  # one per message: several may be in flight at once
+        try:
+            coro = self._fn(msg, api, *self._scope)
+            result = await (asyncio.wait_for(coro, self._timeout) if self._timeout else coro)
+        except TimeoutError as exc:
+            raise self._error(FunctionTimeout(f"the code ran longer than {self._timeout:g}s")
+                              ) from exc
+        except Exception as exc:
+            raise self._error(exc) from exc
+        return _stamped(result, msg)
+
+    def _error(self, exc: Exception) -> NodeError:
+        if isinstance(exc, NodeError):
+            return exc
+        err = NodeError(self._describe(exc, self._filename, "code"))
+        err.error_type = type(exc).__name__  # type: ignore[attr-defined]
+        return err
+
+    def _describe(self, exc: BaseException, filename: str, what: str) -> str:
+        """``NameError: name 'x' is not defined (node-id, line 3)``."""
+        line = None
+        tb = exc.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == filename:
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        where = f"{self.id}, line {line}" if line else self.id
+        if what != "code":
+            where += f" {what}" if not line else f", in {what}"
+        text = str(exc)
+        return f"{type(exc).__name__}: {text} ({where})" if text else \
+            f"{type(exc).__name__} ({where})"
+
+
+def _alarm(signum: int, frame: Any) -> None:
+    raise FunctionTimeout("the code ran longer than its timeout")
+
+
+def _compile(code: str, args: tuple[str, ...], filename: str,
+             field: str) -> tuple[Callable[..., Any], bool]:
+    """Compile ``code`` as a function body; async if it awaits. Returns (function, is_async)."""
+    body = textwrap.indent(code if code.strip() else "pass", "    ")
+    source = f"async def __flow_function__({', '.join(args)}):\n{body}\n"
+    try:
+        tree = ast.parse(source, filename)
+    except SyntaxError as exc:
+        line = max((exc.lineno or 2) - 1, 1)
+        raise ConfigError(f"SyntaxError: {exc.msg} (line {line} of the {field})", field,
+                          line) from None
+    function = tree.body[0]
+    is_async = _awaits(function)
+    if not is_async:
+        function = ast.FunctionDef(**{k: getattr(function, k) for k in function._fields})
+        tree.body[0] = ast.fix_missing_locations(ast.copy_location(function, tree.body[0]))
+    # Number lines as the author does: line 1 is the first line of the code, not the wrapper.
+    ast.increment_lineno(tree, -1)
+    namespace: dict[str, Any] = {"__name__": f"flowengine.function.{filename}"}
+    exec(compile(tree, filename, "exec"), namespace)
+    return namespace["__flow_function__"], is_async
+
+
+def _awaits(function: ast.AST) -> bool:
+    """True if the body awaits (outside nested function definitions)."""
+    stack = list(ast.iter_child_nodes(function))
+    while stack:
+        item = stack.pop()
+        if isinstance(item, ast.Await | ast.AsyncFor | ast.AsyncWith):
+            return True
+        if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef):
+            continue
+        stack.extend(ast.iter_child_nodes(item))
+    return False
+
+
+def _stamped(result: Any, msg: dict[str, Any]) -> Any:
+    """Messages a function returns carry the input's ``_msgid`` (Node-RED does the same)."""
+    if type(result) is dict:
+        msgid = msg.get("_msgid")
+        if msgid is not None:
+            result["_msgid"] = msgid
+        return result
+    if result is not None:
+        _stamp(result, msg.get("_msgid"))
+    return result
+
+
+def _stamp(value: Any, msgid: Any) -> None:
+    if msgid is None:
+        return
+    if isinstance(value, dict):
+        value["_msgid"] = msgid
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _stamp(item, msgid)
+
