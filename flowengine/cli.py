@@ -67,9 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``flowrun`` console script."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list and args_list[0] not in COMMANDS and args_list[0] not in ("-h", "--help"):
-        args_list.insert(0, "run")  # `flowrun flows/x.yaml` runs
+    args_list = _with_command(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(args_list)
     if args.command is None:
         build_parser().print_help()
@@ -81,7 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"flowrun: {exc}", file=sys.stderr)
         return EXIT_INVALID
     handler = globals()[f"cmd_{args.command}"]
-    return int(handler(args, registry))
+    try:
+        return int(handler(args, registry))
+    except BrokenPipeError:  # `flowrun nodes | head`
+        sys.stderr.close()
+        return EXIT_OK
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -93,10 +95,24 @@ def cmd_run(args: argparse.Namespace, registry: NodeRegistry) -> int:
     return asyncio.run(_run(flowset, args, registry))
 
 
-def _load_with_setting_dirs(paths: Sequence[str], registry: NodeRegistry) -> FlowSet | None:
+def _with_command(args: list[str]) -> list[str]:
+    """Put the command first: ``flowrun --nodes D validate f`` and ``flowrun f.yaml`` (run)."""
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        if args[i] in ("-h", "--help"):
+            return args
+        i += 1 if "=" in args[i] or args[i] in ("--watch",) else 2
+    if i < len(args) and args[i] in COMMANDS:
+        return [args[i], *args[:i], *args[i + 1:]]
+    return ["run", *args]
+
+
+def _load_with_setting_dirs(paths: Sequence[str], registry: NodeRegistry,
+                            running: bool = True) -> FlowSet | None:
     """Load flows, printing every error and warning; None if there were errors.
 
-    Node folders named by the files' ``settings.nodes_dirs`` are registered first.
+    Node folders named by the files' ``settings.nodes_dirs`` are registered first. ``running``
+    says the flows were to be started (the summary line then says nothing was).
     """
     try:
         for directory in _settings_node_dirs(paths):
@@ -109,7 +125,9 @@ def _load_with_setting_dirs(paths: Sequence[str], registry: NodeRegistry) -> Flo
         for error in exc.errors:
             print(error, file=sys.stderr)
         count = sum(1 for e in exc.errors if not e.warning)
-        print(f"flowrun: {count} error{'s' if count != 1 else ''}; nothing started",
+        files = len({e.file for e in exc.errors if not e.warning})
+        print(f"flowrun: {count} error{'s' if count != 1 else ''} in {files} "
+              f"file{'s' if files != 1 else ''}{'; nothing started' if running else ''}",
               file=sys.stderr)
         return None
     for warning in flowset.warnings:
@@ -154,12 +172,14 @@ async def _run(flowset: FlowSet, args: argparse.Namespace, registry: NodeRegistr
     print("flowrun: stopping", file=sys.stderr)
     if watcher is not None:
         watcher.cancel()
+        # Let a reload in progress finish its cancellation before the nodes are closed.
+        await asyncio.gather(watcher, return_exceptions=True)
     await runtime.stop()
     return EXIT_OK
 
 
 def cmd_validate(args: argparse.Namespace, registry: NodeRegistry) -> int:
-    flowset = _load_with_setting_dirs(args.paths, registry)
+    flowset = _load_with_setting_dirs(args.paths, registry, running=False)
     if flowset is None:
         return EXIT_INVALID
     nodes = sum(1 for s in flowset.nodes.values())

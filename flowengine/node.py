@@ -247,6 +247,6 @@ def error_text(err: BaseException | str | Any) -> str:
     import json
 
     try:
-        return json.dumps(err)
+        return json.dumps(err, separators=(",", ":"))  # JSON.stringify's compact form
     except (TypeError, ValueError):
         return str(err)

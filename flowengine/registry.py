@@ -105,7 +105,12 @@ class NodeRegistry:
         self.directories.append(root)
         count = 0
         for path in sorted(root.rglob("*.py")):
-            if path.name.startswith("_") or "test" in path.parts[len(root.parts):-1]:
+            inner = path.relative_to(root).parts
+            # Test modules and folders are not node modules (a plugin package keeps its tests
+            # beside its nodes).
+            if (path.name.startswith("_") or path.name.startswith("test_")
+                    or path.name == "conftest.py"
+                    or any(p in ("test", "tests") for p in inner[:-1])):
                 continue
             name = "flowengine_user_nodes." + "_".join(path.relative_to(root).with_suffix("")
                                                        .parts)

@@ -99,9 +99,13 @@ class Router:
         events: list[tuple[Node, dict[str, Any]]] = []
         msgid = None
         for index, out in enumerate(outputs):
-            if index >= len(wires):
-                break  # entries past the last output are ignored, as in Node-RED
             if out is None:
+                continue
+            if index >= len(wires):
+                # Messages past the last output are ignored, as in Node-RED; values that are
+                # not messages are still reported, as Node-RED does.
+                if type(out) is not dict and type(out) is not list:
+                    self._non_message(node, out, source_msg)
                 continue
             msgs = out if type(out) is list else (out,)
             valid: list[dict[str, Any]] = []

@@ -177,7 +177,9 @@ class Runtime:
         for node in sorted(closing, key=lambda n: (not n.is_source, n.is_config)):
             await self._close_node(node, removed=node.id in removed)
             self.nodes.pop(node.id, None)
-            if node.id not in new and not self.contexts_configured:
+            # As in Node-RED, a restarted or removed node starts over with an empty node
+            # context unless a persistent store is configured (flow/global context stay).
+            if not self.contexts_configured:
                 self.contexts.delete_node_context(node.id, node.flow.name)
         # Unchanged nodes keep running with their existing instance.
         for node_id, spec in new.items():
@@ -411,19 +413,37 @@ def _dependents(nodes: dict[str, NodeSpec], changed: set[str]) -> set[str]:
 
 async def _call_bounded(call: Callable[[], Any], timeout: float, what: str,
                         node: Node | None = None, runtime: Runtime | None = None) -> None:
-    """Run a sync or async close/cleanup with a timeout; report, never raise."""
+    """Run a sync or async close/cleanup with a timeout; report, never raise.
+
+    An async close that overruns is cancelled but not awaited: one that ignores cancellation
+    must not hold up the stop either. (A sync close cannot be interrupted.)
+    """
+    def report(level: int, message: str) -> None:
+        if node is not None and runtime is not None:
+            runtime._log(level, node, message)
+        else:
+            log.log(level, message)
+
     try:
         result = call()
-        if inspect.isawaitable(result):
-            await asyncio.wait_for(result, timeout)
-    except TimeoutError:
-        message = f"{what} timed out after {timeout:g}s; continuing without it"
-        if node is not None and runtime is not None:
-            runtime._log(logging.ERROR, node, message)
-        else:
-            log.error(message)
+        if not inspect.isawaitable(result):
+            return
+        task = asyncio.ensure_future(result)
+        await asyncio.wait({task}, timeout=timeout)
+        if not task.done():
+            task.cancel()
+            task.add_done_callback(_retrieve)
+            report(logging.ERROR, f"{what} timed out after {timeout:g}s; continuing without it")
+            return
+        if task.cancelled():
+            report(logging.WARNING, f"{what} was cancelled")
+            return
+        task.result()
     except Exception as exc:
-        if node is not None and runtime is not None:
-            runtime._log(logging.ERROR, node, f"{what} failed: {error_text(exc)}")
-        else:
-            log.exception("%s failed", what)
+        report(logging.ERROR, f"{what} failed: {error_text(exc)}")
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Collect the outcome of an abandoned close so asyncio does not warn about it."""
+    if not task.cancelled():
+        task.exception()

@@ -42,6 +42,9 @@ def test_registry() -> NodeRegistry:
     return _registry
 
 
+test_registry.__test__ = False  # type: ignore[attr-defined]  # not a test, despite its name
+
+
 class _Recorder:
     """Messages seen at one observation point, with a way to wait for more."""
 

@@ -5,6 +5,15 @@ field; all of them are collected (``flowrun validate`` shows every error of ever
 and raised together as :class:`~flowengine.errors.FlowLoadError`. Nothing is started here: node
 classes are instantiated (``configure`` compiles code, expressions and regexes) but
 ``on_start`` is the runtime's business.
+
+The passes, each reporting every problem it finds before the next one runs:
+
+1. each file: YAML (duplicate keys, ``${NAME}``), the file's structure, its flow name, its
+   includes (followed, each file loaded once, so include cycles are harmless);
+2. all files: unique flow names and node ids, settings merged (a conflict is an error), each
+   node's common fields and its type's JSON Schema;
+3. the wired graph (:mod:`flowengine.loader.graph`);
+4. ``configure`` of every enabled node whose configuration passed its schema.
 """
 
 from __future__ import annotations
@@ -27,29 +36,31 @@ from flowengine.node import FlowInfo
 from flowengine.registry import NodeRegistry
 
 ID_PATTERN = r"^[A-Za-z0-9_.\-]+$"
+_ID = re.compile(ID_PATTERN)
+ID_RULE = "use only letters, digits, '-', '_' and '.'"
 COMMON_FIELDS = {"type", "name", "wires", "disabled", "description"}
 FLOW_SUFFIXES = (".yaml", ".yml")
+SECTIONS = ("config", "nodes")
+#: The global context's scope name; a flow cannot have it (see flowengine.context).
+RESERVED_FLOW_NAMES = ("global",)
 
 FILE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "flow": {"type": "string", "pattern": ID_PATTERN},
+        "flow": {"type": "string"},
         "description": {"type": "string"},
         "include": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
         "env": {"type": ["object", "null"],
                 "additionalProperties": {"type": ["string", "number", "boolean", "null"]}},
         "settings": {"type": ["object", "null"]},
-        "config": {"type": ["object", "null"], "propertyNames": {"pattern": ID_PATTERN},
-                   "additionalProperties": {"type": "object", "required": ["type"],
-                                            "properties": {"type": {"type": "string"}}}},
-        "nodes": {"type": ["object", "null"], "propertyNames": {"pattern": ID_PATTERN},
-                  "additionalProperties": {"type": "object", "required": ["type"],
-                                           "properties": {"type": {"type": "string"}}}},
+        "config": {"type": ["object", "null"]},
+        "nodes": {"type": ["object", "null"]},
         "tests": {"type": ["array", "null"]},
     },
     "additionalProperties": False,
 }
 
+# The fields every node has besides its type's own; ``wires`` is checked by _wires_errors.
 COMMON_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -57,17 +68,15 @@ COMMON_SCHEMA: dict[str, Any] = {
         "name": {"type": "string"},
         "description": {"type": "string"},
         "disabled": {"type": "boolean"},
-        "wires": {"anyOf": [
-            {"type": "null"}, {"type": "string"},
-            {"type": "array", "items": {"anyOf": [
-                {"type": "string"}, {"type": "null"},
-                {"type": "array", "items": {"type": "string"}}]}}]},
     },
 }
 
 # Settings whose values are paths, resolved against the directory of the file that sets them.
 PATH_SETTINGS: tuple[tuple[str, ...], ...] = (("http", "static"), ("nodes_dirs",), ("data_dir",),
                                               ("media_dir",))
+
+# Where a file came from: None for a path given to load(), else (including flow, include key).
+_Origin = tuple[FlowSpec, PathKey] | None
 
 
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
@@ -83,61 +92,89 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
 
 
 class Loader:
-    """Loads a set of flow files against a node registry."""
+    """Loads a set of flow files against a node registry.
+
+    ``environ`` replaces the process environment for ``${NAME}`` substitution (tests). A Loader
+    collects the problems of one load; use a fresh one for each load.
+    """
 
     def __init__(self, registry: NodeRegistry, environ: Mapping[str, str] | None = None):
         self.registry = registry
         self.environ = dict(os.environ if environ is None else environ)
         self.errors: list[LoadError] = []
         self.warnings: list[LoadError] = []
+        # Ids that are defined but could not become a NodeSpec (unknown type, wrong section...):
+        # references to them are not reported a second time as references to unknown ids.
+        self.broken_ids: set[str] = set()
+        # Ids whose configuration failed validation: they are not instantiated.
+        self._invalid: set[str] = set()
 
     # -- entry points ---------------------------------------------------------------------------
 
     def load(self, paths: Iterable[str | Path]) -> FlowSet:
         """Load files and directories (and their includes); raise FlowLoadError on problems."""
-        flows: list[FlowSpec] = []
-        seen: set[Path] = set()
-        queue = [(p, None) for p in expand_paths(paths)]
-        while queue:
-            path, included_by = queue.pop(0)
-            resolved = path.resolve()
-            if resolved in seen:
-                continue
-            seen.add(resolved)
-            flow = self._load_file(path, included_by)
-            if flow is not None:
-                flows.append(flow)
-                queue.extend((inc, flow) for inc in flow.includes)
-        return self._assemble(flows)
+        queue: list[tuple[Path, _Origin]] = [(p, None) for p in expand_paths(paths)]
+        return self._assemble(self._read_all(queue, []))
 
     def load_text(self, text: str, filename: str = "<memory>") -> FlowSet:
-        """Load one flow from a string (tests and the plugin test helper)."""
+        """Load one flow from a string (tests and the plugin test helper), with its includes
+        (relative to ``filename``'s folder)."""
         flow = self._parse(text, Path(filename))
-        return self._assemble([flow] if flow else [])
+        flows = [flow] if flow is not None else []
+        queue = self._include_queue(flow) if flow is not None else []
+        return self._assemble(self._read_all(queue, flows))
 
-    # -- one file -------------------------------------------------------------------------------
+    # -- files ----------------------------------------------------------------------------------
 
-    def _load_file(self, path: Path, included_by: FlowSpec | None) -> FlowSpec | None:
+    def _read_all(self, queue: list[tuple[Path, _Origin]], flows: list[FlowSpec]
+                  ) -> list[FlowSpec]:
+        """Read the queued files and, breadth first, the files they include; each file once."""
+        seen = {f.path.resolve() for f in flows}
+        while queue:
+            path, origin = queue.pop(0)
+            resolved = path.resolve()
+            if resolved in seen:
+                continue  # given twice, or an include cycle: loaded once
+            seen.add(resolved)
+            flow = self._load_file(path, origin)
+            if flow is not None:
+                flows.append(flow)
+                queue.extend(self._include_queue(flow))
+        return flows
+
+    @staticmethod
+    def _include_queue(flow: FlowSpec) -> list[tuple[Path, _Origin]]:
+        queue: list[tuple[Path, _Origin]] = []
+        for path, key in zip(flow.includes, flow.include_keys, strict=True):
+            targets = expand_paths([path]) if path.is_dir() else [path]
+            queue.extend((target, (flow, key)) for target in targets)
+        return queue
+
+    def _load_file(self, path: Path, origin: _Origin) -> FlowSpec | None:
         try:
             text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            where = included_by.path if included_by else path
-            self.errors.append(LoadError(str(where), 1, 1, f"cannot read flow file '{path}': "
-                                         f"{exc.strerror or exc}"))
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            if origin is None:
+                self.errors.append(LoadError(str(path), 1, 1, f"cannot read flow file: {reason}"))
+            else:
+                flow, key = origin
+                self._error(flow.document, str(flow.path), key,
+                            f"cannot read included flow file '{path}': {reason}")
             return None
         return self._parse(text, path)
 
     def _parse(self, text: str, path: Path) -> FlowSpec | None:
+        """Parse one file and check its structure; None if it has no usable content."""
         source_errors: list[SourceError] = []
-        process_env = self.environ
+        environ = self.environ
 
         def choose(key: PathKey, built: dict[Any, Any]) -> Any:
             # The env block is read against the process environment; everything else (read
             # after it) against the flow's env first.
-            variables = process_env
-            if key != ("env",) and isinstance(built.get("env"), dict):
-                variables = {**process_env, **{str(k): v for k, v in built["env"].items()}}
-            return lambda text, _path: substitute(text, variables)
+            flow_env = built.get("env") if key != ("env",) else None
+            flow_env = flow_env if isinstance(flow_env, dict) else None
+            return lambda text, _path: substitute(text, environ, flow_env)
 
         doc = parse_yaml(text, choose, source_errors)
         file = str(path)
@@ -154,133 +191,215 @@ class Loader:
                                          "'flow', 'nodes' and the other keys of flow-format.md"))
             return None
         for err_path, message in _schema_errors(FILE_SCHEMA, data):
-            self._error(doc, file, err_path, message)
-        info = FlowInfo(name=str(data.get("flow") or path.stem), file=file,
-                        description=str(data.get("description") or ""),
-                        env=dict(data.get("env") or {}))
-        includes = data.get("include") or []
-        if isinstance(includes, str):
-            includes = [includes]
-        flow = FlowSpec(info=info, path=path, document=doc,
-                        tests=list(data.get("tests") or []),
-                        includes=[path.parent / inc for inc in includes if isinstance(inc, str)],
-                        settings=_resolve_setting_paths(data.get("settings") or {}, path.parent))
+            self._error(doc, file, err_path, message, at_key=message.startswith("unknown field"))
+        env = data.get("env") if isinstance(data.get("env"), dict) else {}
+        description = data.get("description")
+        info = FlowInfo(name=self._flow_name(doc, path), file=file,
+                        description=description if isinstance(description, str) else "",
+                        env={str(k): v for k, v in env.items()})
+        flow = FlowSpec(info=info, path=path, document=doc)
+        includes = data.get("include")
+        entries = ([(includes, ("include",))] if isinstance(includes, str) else
+                   [(inc, ("include", i)) for i, inc in enumerate(includes)]
+                   if isinstance(includes, list) else [])
+        for inc, key in entries:
+            if isinstance(inc, str):
+                flow.includes.append(path.parent / inc)
+                flow.include_keys.append(key)
+        tests = data.get("tests")
+        flow.tests = list(tests) if isinstance(tests, list) else []
+        settings = data.get("settings")
+        flow.settings = _resolve_setting_paths(settings if isinstance(settings, dict) else {},
+                                               path.parent)
         return flow
+
+    def _flow_name(self, doc: SourceDocument, path: Path) -> str:
+        """The ``flow:`` name, or the file name without suffix; reports invalid names."""
+        name = doc.data.get("flow")
+        file = str(path)
+        if name is None:
+            # Only what the context scopes cannot hold is refused here: a file name may
+            # contain spaces or brackets ("<test>"), but not ':' and not a reserved name.
+            stem = path.stem
+            if ":" in stem or stem in RESERVED_FLOW_NAMES:
+                self.errors.append(LoadError(
+                    file, 1, 1, f"the flow name would be '{stem}' (the file name), which is "
+                    f"{_name_problem(stem)}; give the flow a name with 'flow:'"))
+            return stem
+        if not isinstance(name, str):
+            return path.stem  # reported by the file schema
+        if not _ID.match(name):
+            self._error(doc, file, ("flow",), f"invalid flow name '{name}': {ID_RULE}")
+        elif name in RESERVED_FLOW_NAMES:
+            self._error(doc, file, ("flow",), f"the flow name '{name}' is "
+                        f"{_name_problem(name)}")
+        return name
 
     # -- all files together ---------------------------------------------------------------------
 
     def _assemble(self, flows: list[FlowSpec]) -> FlowSet:
         nodes: dict[str, NodeSpec] = {}
-        where: dict[str, tuple[FlowSpec, tuple[str, str]]] = {}
+        defined: dict[str, tuple[FlowSpec, PathKey]] = {}
         names: dict[str, FlowSpec] = {}
         for flow in flows:
             other = names.get(flow.info.name)
             if other is not None:
                 self._error(flow.document, str(flow.path), ("flow",),
                             f"flow name '{flow.info.name}' is already used by {other.path}")
-            names[flow.info.name] = flow
-            data = flow.document.data
-            for section in ("config", "nodes"):
-                for node_id, definition in (data.get(section) or {}).items():
-                    node_id = str(node_id)
-                    if node_id in where:
-                        first_flow, first_key = where[node_id]
-                        pos = first_flow.document.position(first_key)
-                        self._error(flow.document, str(flow.path), (section, node_id),
+            names.setdefault(flow.info.name, flow)
+            for section in SECTIONS:
+                entries = flow.document.data.get(section)
+                for raw_id, definition in (entries if isinstance(entries, dict) else {}).items():
+                    node_id = str(raw_id)
+                    key: PathKey = (section, raw_id)
+                    if node_id in defined:
+                        first_flow, first_key = defined[node_id]
+                        pos = first_flow.document.key_position(first_key)
+                        self._error(flow.document, str(flow.path), key,
                                     f"duplicate node id '{node_id}' (first defined at "
-                                    f"{first_flow.path}:{pos.line})", node=node_id)
+                                    f"{first_flow.path}:{pos.line})", at_key=True)
                         continue
-                    where[node_id] = (flow, (section, node_id))
-                    if not isinstance(definition, dict) or "type" not in definition:
-                        continue  # reported by the file schema
-                    spec = self._node_spec(flow, section, node_id, definition)
-                    if spec is not None:
+                    defined[node_id] = (flow, key)
+                    spec = self._node_spec(flow, section, raw_id, definition)
+                    if spec is None:
+                        self.broken_ids.add(node_id)
+                    else:
                         nodes[node_id] = spec
                         flow.node_ids.append(node_id)
         settings = self._merge_settings(flows)
-        graph.check(self, flows, nodes)
+        graph.check(self, nodes)
+        self._instantiate(nodes)
         if self.errors:
-            errors = sorted(self.errors, key=lambda e: (e.file, e.line, e.column))
-            raise FlowLoadError(errors + self.warnings)
-        self._instantiate(nodes, flows)
-        if self.errors:
+            # Warnings are left out: the errors are what must be fixed first.
             raise FlowLoadError(sorted(self.errors, key=lambda e: (e.file, e.line, e.column)))
         return FlowSet(flows=flows, nodes=nodes, settings=settings, warnings=self.warnings)
 
-    def _node_spec(self, flow: FlowSpec, section: str, node_id: str,
-                   definition: dict[str, Any]) -> NodeSpec | None:
-        doc, file = flow.document, str(flow.path)
+    def _node_spec(self, flow: FlowSpec, section: str, raw_id: Any,
+                   definition: Any) -> NodeSpec | None:
+        doc, file, node_id = flow.document, str(flow.path), str(raw_id)
+        if raw_id != node_id:
+            _rekey(doc, (section, raw_id), (section, node_id))  # `123:` is read as an int
         base: PathKey = (section, node_id)
-        type_name = definition["type"]
-        node_class = self.registry.get(str(type_name))
+        if not _ID.match(node_id):
+            self._error(doc, file, base, f"invalid node id '{node_id}': {ID_RULE}", at_key=True)
+        if not isinstance(definition, dict):
+            self._error(doc, file, base, "expected a mapping with 'type' and the node's fields, "
+                        f"got {definition!r}")
+            return None
+        type_name = definition.get("type")
+        if type_name is None:
+            self._error(doc, file, base, "'type' is required", at_key=True)
+            return None
+        if not isinstance(type_name, str):
+            self._error(doc, file, (*base, "type"), f"expected a node type name, got "
+                        f"{type_name!r}")
+            return None
+        node_class = self.registry.get(type_name)
         if node_class is None:
             known = [c.type for c in self.registry.types()]
-            close = difflib.get_close_matches(str(type_name), known, n=3)
+            close = difflib.get_close_matches(type_name, known, n=3)
             hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
-            self._error(doc, file, (*base, "type"), f"unknown node type '{type_name}'{hint}",
-                        node=node_id)
+            self._error(doc, file, (*base, "type"), f"unknown node type '{type_name}'{hint}")
             return None
         if node_class.is_config != (section == "config"):
-            expected = "config" if node_class.is_config else "nodes"
-            self._error(doc, file, (*base, "type"), f"'{type_name}' is a "
-                        f"{'config' if node_class.is_config else 'flow'} node type; "
-                        f"define it under '{expected}:'", node=node_id)
+            kind, expected = ("config", "config") if node_class.is_config else ("flow", "nodes")
+            self._error(doc, file, (*base, "type"), f"'{type_name}' is a {kind} node type; "
+                        f"define it under '{expected}:'")
             return None
-        for err_path, message in _schema_errors(COMMON_SCHEMA, definition):
-            self._error(doc, file, (*base, *err_path), message, node=node_id)
+        errors = _schema_errors(COMMON_SCHEMA, definition)
+        errors += [(("wires", *path), message)
+                   for path, message in _wires_errors(definition.get("wires"))]
         own = {k: copy.deepcopy(v) for k, v in definition.items() if k not in COMMON_FIELDS}
         schemas.apply_defaults(node_class.schema, own)
-        for err_path, message in _schema_errors(node_class.schema, own):
-            self._error(doc, file, (*base, *err_path), message, node=node_id)
-        pos = doc.position(base)
+        errors += _schema_errors(node_class.schema, own)
+        for err_path, message in errors:
+            self._error(doc, file, (*base, *err_path), message,
+                        at_key=message.startswith("unknown field") or not err_path)
+        if errors:
+            self._invalid.add(node_id)
+        pos = doc.key_position(base)
+        name = definition.get("name")
+        description = definition.get("description")
         return NodeSpec(
             id=node_id, type=node_class.type, flow=flow.info, config=own,
             definition=definition, node_class=node_class, line=pos.line, column=pos.column,
-            name=definition.get("name"), wires=_normalize_wires(definition.get("wires")),
-            disabled=bool(definition.get("disabled", False)),
-            description=str(definition.get("description") or ""))
+            name=name if isinstance(name, str) else None,
+            wires=_normalize_wires(definition.get("wires")),
+            disabled=definition.get("disabled") is True,
+            description=description if isinstance(description, str) else "",
+            document=doc)
 
-    def _instantiate(self, nodes: dict[str, NodeSpec], flows: list[FlowSpec]) -> None:
-        docs = {f.info.name: f for f in flows}
+    def _instantiate(self, nodes: dict[str, NodeSpec]) -> None:
+        """Create every enabled node whose configuration is valid (its ``configure`` runs)."""
         for spec in nodes.values():
-            if spec.disabled:
+            if spec.disabled or spec.id in self._invalid:
                 continue
-            flow = docs[spec.flow.name]
-            section = "config" if spec.is_config else "nodes"
+            doc = spec.document or SourceDocument(None)
             try:
                 spec.instance = spec.node_class(spec.id, copy.deepcopy(spec.config),
                                                 name=spec.name, flow=spec.flow)
             except ConfigError as exc:
-                key: PathKey = (section, spec.id, *_field_key(exc.field))
-                pos = flow.document.position(key)
-                line = pos.line
+                section = "config" if spec.is_config else "nodes"
+                pos = doc.position((section, spec.id, *_field_key(exc.field)))
+                line, column = pos.line, pos.column
                 if exc.line is not None:
+                    # A line inside a code field: for a block scalar (``code: |``) the text
+                    # starts on the next line, at that line's indentation.
                     line = pos.first_content_line + exc.line - 1
-                self.errors.append(LoadError(str(flow.path), line, pos.column, exc.message,
+                    if pos.block or exc.line > 1:
+                        column = doc.line_column(line)
+                self.errors.append(LoadError(spec.flow.file, line, column, exc.message,
                                              spec.id, exc.field))
             except Exception as exc:  # a broken plugin must not hide the other errors
-                self.errors.append(LoadError(str(flow.path), spec.line, spec.column,
+                self.errors.append(LoadError(spec.flow.file, spec.line, spec.column,
                                              f"cannot create node: {type(exc).__name__}: {exc}",
                                              spec.id))
 
     def _merge_settings(self, flows: list[FlowSpec]) -> dict[str, Any]:
+        """Every file's settings in one mapping; the same setting with two values is an error."""
         merged: dict[str, Any] = {}
+        origins: dict[tuple[str, ...], FlowSpec] = {}
         for flow in flows:
-            conflicts = _deep_merge(merged, flow.settings)
-            for key in conflicts:
+            for key, old, new in _deep_merge(merged, flow.settings):
+                first = next((origins[key[:n]] for n in range(len(key), 0, -1)
+                              if key[:n] in origins), None)
+                where = f" in {first.path}" if first is not None else ""
                 self._error(flow.document, str(flow.path), ("settings", *key),
-                            "conflicts with the same setting in another loaded file")
+                            f"conflicts with the value set{where} ({old!r} there, {new!r} here);"
+                            " a setting given in several files must have the same value")
+            for key in _leaf_keys(flow.settings):
+                origins.setdefault(key, flow)
         return merged
 
     # -- reporting ------------------------------------------------------------------------------
 
+    def node_error(self, spec: NodeSpec, path: PathKey, message: str, *, warning: bool = False,
+                   at_key: bool = False) -> None:
+        """Report a problem with ``spec`` at one of its fields (``path`` below the node)."""
+        section = "config" if spec.is_config else "nodes"
+        doc = spec.document or SourceDocument(None)
+        self._error(doc, spec.flow.file, (section, spec.id, *path), message, warning=warning,
+                    at_key=at_key)
+
     def _error(self, doc: SourceDocument, file: str, path: PathKey, message: str,
-               node: str | None = None, warning: bool = False) -> None:
-        pos = doc.position(path)
-        found_node, field = _node_field(path)
-        error = LoadError(file, pos.line, pos.column, message, node or found_node, field,
-                          warning=warning)
+               warning: bool = False, at_key: bool = False) -> None:
+        pos = doc.key_position(path) if at_key else doc.position(path)
+        node, field = _node_field(path)
+        error = LoadError(file, pos.line, pos.column, message, node, field, warning=warning)
         (self.warnings if warning else self.errors).append(error)
+
+
+def _rekey(doc: SourceDocument, old: PathKey, new: PathKey) -> None:
+    """Move the positions recorded under ``old`` to ``new``."""
+    for positions in (doc.positions, doc.key_positions):
+        for path in [p for p in positions if p[:len(old)] == old]:
+            positions[new + path[len(old):]] = positions.pop(path)
+
+
+def _name_problem(name: str) -> str:
+    if ":" in name:
+        return "not allowed: a flow name cannot contain ':'"
+    return "reserved for the global context"
 
 
 def _schema_errors(schema: dict[str, Any], instance: Any) -> list[tuple[PathKey, str]]:
@@ -290,23 +409,44 @@ def _schema_errors(schema: dict[str, Any], instance: Any) -> list[tuple[PathKey,
     return found
 
 
+_WIRES_SHAPE = ("expected a node id, a list of node ids, or one list of node ids per output, "
+                "got {!r}")
+
+
+def _wires_errors(wires: Any) -> list[tuple[PathKey, str]]:
+    """Problems with the shape of ``wires`` (paths relative to the field)."""
+    if wires is None or isinstance(wires, str):
+        return []
+    if not isinstance(wires, list):
+        return [((), _WIRES_SHAPE.format(wires))]
+    found: list[tuple[PathKey, str]] = []
+    for i, entry in enumerate(wires):
+        if isinstance(entry, list):
+            found.extend(((i, j), f"expected a node id, got {target!r}")
+                         for j, target in enumerate(entry) if not isinstance(target, str))
+        elif entry is not None and not isinstance(entry, str):
+            found.append(((i,), f"expected a node id or a list of node ids, got {entry!r}"))
+    return found
+
+
 def _normalize_wires(wires: Any) -> list[list[str]]:
-    """``a`` -> ``[[a]]``; ``[a, b]`` -> ``[[a, b]]``; ``[[a], [], b]`` -> ``[[a], [], [b]]``."""
-    if wires is None:
+    """``a`` -> ``[[a]]``; ``[a, b]`` -> ``[[a, b]]``; ``[[a], [], b]`` -> ``[[a], [], [b]]``;
+    ``[]`` -> ``[]`` (no wires)."""
+    if wires is None or wires == []:
         return []
     if isinstance(wires, str):
         return [[wires]]
     if not isinstance(wires, list):
         return []
     if any(isinstance(w, list) for w in wires):
-        return [[str(x) for x in w] if isinstance(w, list) else ([] if w is None else [str(w)])
-                for w in wires]
-    return [[str(w) for w in wires if w is not None]]
+        return [[x for x in w if isinstance(x, str)] if isinstance(w, list)
+                else ([w] if isinstance(w, str) else []) for w in wires]
+    return [[w for w in wires if isinstance(w, str)]]
 
 
 def _node_field(path: PathKey) -> tuple[str | None, str | None]:
     """The node id and the field text of a path such as ("nodes", "x", "rules", 0, "eq")."""
-    if len(path) >= 2 and path[0] in ("nodes", "config"):
+    if len(path) >= 2 and path[0] in SECTIONS:
         return str(path[1]), _field_text(path[2:]) or None
     return None, _field_text(path) or None
 
@@ -314,7 +454,7 @@ def _node_field(path: PathKey) -> tuple[str | None, str | None]:
 def _field_text(path: Iterable[Any]) -> str:
     text = ""
     for part in path:
-        if isinstance(part, int):
+        if isinstance(part, int) and not isinstance(part, bool):
             text += f"[{part}]"
         else:
             text += f".{part}" if text else str(part)
@@ -331,17 +471,27 @@ def _field_key(field: str | None) -> PathKey:
                  for m in _FIELD_PART.finditer(field))
 
 
-def _deep_merge(target: dict[str, Any], source: Mapping[str, Any],
-                prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    conflicts: list[tuple[str, ...]] = []
+def _deep_merge(target: dict[str, Any], source: Mapping[str, Any], prefix: tuple[str, ...] = ()
+                ) -> list[tuple[tuple[str, ...], Any, Any]]:
+    """Merge ``source`` into ``target``; return (key path, old, new) for each conflict."""
+    conflicts: list[tuple[tuple[str, ...], Any, Any]] = []
     for key, value in source.items():
         if key in target and isinstance(target[key], dict) and isinstance(value, dict):
             conflicts.extend(_deep_merge(target[key], value, (*prefix, key)))
         elif key in target and target[key] != value:
-            conflicts.append((*prefix, key))
+            conflicts.append(((*prefix, key), target[key], value))
         else:
             target[key] = copy.deepcopy(value)
     return conflicts
+
+
+def _leaf_keys(settings: Mapping[str, Any], prefix: tuple[str, ...] = ()
+               ) -> Iterable[tuple[str, ...]]:
+    for key, value in settings.items():
+        if isinstance(value, dict) and value:
+            yield from _leaf_keys(value, (*prefix, key))
+        else:
+            yield (*prefix, key)
 
 
 def _resolve_setting_paths(settings: dict[str, Any], base: Path) -> dict[str, Any]:

@@ -28,6 +28,8 @@ class NodeSpec:
     disabled: bool = False
     description: str = ""
     instance: Node | None = None
+    #: The parsed file the node was read from (positions for error messages).
+    document: SourceDocument | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_config(self) -> bool:
@@ -48,6 +50,8 @@ class FlowSpec:
     node_ids: list[str] = field(default_factory=list)
     tests: list[Any] = field(default_factory=list)
     includes: list[Path] = field(default_factory=list)
+    #: Where each entry of ``includes`` is written (``("include", 0)``), for error messages.
+    include_keys: list[tuple[str | int, ...]] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
 
 
@@ -65,4 +69,5 @@ class FlowSet:
 
     @property
     def files(self) -> list[Path]:
+        """Every loaded file, included files too (what ``flowrun --watch`` polls)."""
         return [f.path for f in self.flows]

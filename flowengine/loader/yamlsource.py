@@ -9,6 +9,7 @@ pointing at that string.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,24 @@ from typing import Any
 import yaml
 
 PathKey = tuple[str | int, ...]
+
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+
+
+class FlowYamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2 booleans: only ``true`` and ``false`` are booleans.
+
+    YAML 1.1 also reads ``yes``, ``no``, ``on``, ``off``, ``y`` and ``n`` as booleans, which
+    would turn a node id such as ``off`` (or ``wires: [on]``) into ``False``/``True``.
+    """
+
+
+FlowYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+FlowYamlLoader.add_implicit_resolver(
+    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
 @dataclass(frozen=True)
@@ -34,10 +53,16 @@ class Position:
 
 @dataclass
 class SourceDocument:
-    """The values of one YAML document and the position of each of them."""
+    """The values of one YAML document and the position of each of them.
+
+    ``positions`` holds where each value starts, ``key_positions`` where the mapping key that
+    names it starts (``parse:`` for ``("nodes", "parse")``); ``lines`` is the source text.
+    """
 
     data: Any
     positions: dict[PathKey, Position] = field(default_factory=dict)
+    key_positions: dict[PathKey, Position] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
 
     def position(self, path: PathKey) -> Position:
         """The position of ``path``, or of its nearest ancestor that has one."""
@@ -47,6 +72,17 @@ class SourceDocument:
                 return pos
             path = path[:-1]
         return self.positions.get((), Position(1, 1))
+
+    def key_position(self, path: PathKey) -> Position:
+        """The position of the key naming ``path`` (its value's position if it has no key)."""
+        return self.key_positions.get(path) or self.position(path)
+
+    def line_column(self, line: int) -> int:
+        """The 1-based column of the first non-blank character of ``line`` (1 if unknown)."""
+        if 1 <= line <= len(self.lines):
+            text = self.lines[line - 1]
+            return len(text) - len(text.lstrip()) + 1
+        return 1
 
 
 class SourceError(Exception):
@@ -67,6 +103,7 @@ Substitute = Callable[[str, PathKey], Any]
 class _Builder:
     def __init__(self, substitute: Substitute | None, collect: list[SourceError]):
         self.positions: dict[PathKey, Position] = {}
+        self.key_positions: dict[PathKey, Position] = {}
         self.substitute = substitute
         self.errors = collect
         self._scalars = yaml.constructor.SafeConstructor()
@@ -92,21 +129,31 @@ class _Builder:
         self._scalars.flatten_mapping(node)  # resolves YAML merge keys (<<)
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = self._scalars.construct_object(key_node)
-            if not isinstance(key, str | int | float | bool) and key is not None:
-                self.errors.append(
-                    SourceError("a mapping key must be a scalar", key_node.start_mark.line + 1,
-                                key_node.start_mark.column + 1, path))
-                continue
-            if key in result:
-                first = self.positions.get((*path, key))
-                where = f" (first defined at line {first.line})" if first else ""
-                self.errors.append(SourceError(
-                    f"duplicate key '{key}'{where}", key_node.start_mark.line + 1,
-                    key_node.start_mark.column + 1, (*path, key)))
-                continue
-            result[key] = self.build(value_node, (*path, key))
+            self.entry(result, key_node, value_node, path)
         return result
+
+    def entry(self, result: dict[Any, Any], key_node: yaml.Node, value_node: yaml.Node,
+              path: PathKey) -> None:
+        """Build one ``key: value`` pair into ``result``, refusing non-scalar and duplicate
+        keys (a duplicate is an error, never a silent overwrite)."""
+        mark = key_node.start_mark
+        try:
+            key = self._scalars.construct_object(key_node)
+        except yaml.YAMLError:
+            key = None
+        if not isinstance(key, str | int | float | bool):
+            self.errors.append(SourceError("a mapping key must be a string",
+                                           mark.line + 1, mark.column + 1, path))
+            return
+        key_path = (*path, key)
+        if key in result:
+            first = self.key_positions.get(key_path)
+            where = f" (first defined at line {first.line})" if first else ""
+            self.errors.append(SourceError(f"duplicate key '{key}'{where}", mark.line + 1,
+                                           mark.column + 1, key_path))
+            return
+        self.key_positions[key_path] = Position(mark.line + 1, mark.column + 1)
+        result[key] = self.build(value_node, key_path)
 
 
 def parse_yaml(
@@ -117,12 +164,13 @@ def parse_yaml(
     """Parse one YAML document.
 
     ``substitute(key, built)`` chooses a substitution function per top-level key, given the
-    top-level values built so far; ``env`` is built first, so the rest of the file can use it. Problems are appended
-    to ``errors`` when given (and parsing continues); otherwise the first one is raised.
+    top-level values built so far; ``env`` is built first, so the rest of the file can use it.
+    Problems are appended to ``errors`` when given (and parsing continues); otherwise the first
+    one is raised.
     """
     collected: list[SourceError] = [] if errors is None else errors
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=FlowYamlLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -132,8 +180,9 @@ def parse_yaml(
             raise err from None
         collected.append(err)
         return SourceDocument(None)
+    lines = text.splitlines()
     if root is None:
-        return SourceDocument(None, {(): Position(1, 1)})
+        return SourceDocument(None, {(): Position(1, 1)}, lines=lines)
     builder = _Builder(None, collected)
     if isinstance(root, yaml.MappingNode) and substitute is not None:
         data = _build_top_level(builder, root, substitute)
@@ -141,7 +190,7 @@ def parse_yaml(
         data = builder.build(root, ())
     if errors is None and collected:
         raise collected[0]
-    return SourceDocument(data, builder.positions)
+    return SourceDocument(data, builder.positions, builder.key_positions, lines)
 
 
 def _build_top_level(builder: _Builder, root: yaml.MappingNode,
@@ -150,19 +199,20 @@ def _build_top_level(builder: _Builder, root: yaml.MappingNode,
     """Build the top mapping key by key, ``env`` first, choosing the substitution per key."""
     mark = root.start_mark
     builder.positions[()] = Position(mark.line + 1, mark.column + 1)
-    pairs = list(root.value)
-    pairs.sort(key=lambda kv: 0 if getattr(kv[0], "value", None) == "env" else 1)
+    builder._scalars.flatten_mapping(root)
+    # The first ``env`` is read first (a stable sort), so the rest of the file can use it.
+    pairs = sorted(root.value, key=lambda kv: 0 if _is_env_key(kv[0]) else 1)
     result: dict[Any, Any] = {}
     for key_node, value_node in pairs:
-        key = builder._scalars.construct_object(key_node)
-        if key in result:
-            builder.errors.append(SourceError(
-                f"duplicate key '{key}'", key_node.start_mark.line + 1,
-                key_node.start_mark.column + 1, (key,)))
-            continue
-        builder.substitute = substitute((key,), result)
-        result[key] = builder.build(value_node, (key,))
+        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+        builder.substitute = substitute((key,), result) if isinstance(key, str) else None
+        builder.entry(result, key_node, value_node, ())
     builder.substitute = None
     # Keep the file's key order (env was only read first).
-    order = [builder._scalars.construct_object(k) for k, _ in root.value]
-    return {k: result[k] for k in dict.fromkeys(order) if k in result}
+    order = sorted(result, key=lambda k: (builder.key_positions[(k,)].line,
+                                          builder.key_positions[(k,)].column))
+    return {k: result[k] for k in order}
+
+
+def _is_env_key(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.value == "env"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import textwrap
 from typing import Any
 
@@ -66,9 +67,7 @@ def describe(value: Any, max_length: int = 1000) -> tuple[str, str]:
     if isinstance(value, bool):
         return ("true" if value else "false"), "boolean"
     if isinstance(value, int | float):
-        text = "NaN" if value != value else (str(int(value)) if isinstance(value, float)
-                                              and value.is_integer() else str(value))
-        return text, "number"
+        return _number(value), "number"
     if isinstance(value, str):
         text = value if len(value) <= max_length else value[:max_length] + "..."
         return text, f"string[{len(value)}]"
@@ -76,16 +75,28 @@ def describe(value: Any, max_length: int = 1000) -> tuple[str, str]:
         return bytes(value[:max_length]).hex(), f"buffer[{len(value)}]"
     if isinstance(value, BaseException):
         data = {"name": type(value).__name__, "message": str(value)}
-        return json.dumps({"__enc__": True, "type": "error", "data": data}), "error"
-    if isinstance(value, list):
+        return _json({"__enc__": True, "type": "error", "data": data}), "error"
+    if isinstance(value, list | tuple):
         if len(value) > max_length:
-            data = {"__enc__": True, "type": "array", "data": value[:max_length],
+            data = {"__enc__": True, "type": "array", "data": list(value[:max_length]),
                     "length": len(value)}
             return _json(data), f"array[{len(value)}]"
         return _json(value), f"array[{len(value)}]"
     if isinstance(value, dict):
         return _json(value), "Object"
     return repr(value), type(value).__name__
+
+
+def _number(value: float) -> str:
+    """A number as JavaScript prints it: ``7``, ``1.5``, ``NaN``, ``Infinity``."""
+    if value != value:
+        return "NaN"
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        if value.is_integer():
+            return str(int(value))
+    return str(value)
 
 
 def _json(value: Any) -> str:

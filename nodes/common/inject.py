@@ -54,13 +54,14 @@ class InjectNode(Node):
     })
 
     def configure(self, config: dict[str, Any]) -> None:
-        props: list[tuple[str, Any]] = [("payload", config["payload"])]
+        # (path, value, field name for errors), evaluated in this order for each message.
+        props: list[tuple[str, Any, str]] = [("payload", config["payload"], "payload")]
         if "topic" in config:
-            props.append(("topic", config["topic"]))
-        props.extend((config.get("props") or {}).items())
-        self._props = [(compile_path(path, f"props.{path}"),
-                        compile_value(value, "props." + path if i > 1 else path))
-                       for i, (path, value) in enumerate(props)]
+            props.append(("topic", config["topic"], "topic"))
+        props.extend((path, value, f"props.{path}")
+                     for path, value in (config.get("props") or {}).items())
+        self._props = [(compile_path(path, field), compile_value(value, field))
+                       for path, value, field in props]
         self._repeat = parse_duration(config["repeat"]) if config.get("repeat") else None
         if self._repeat is not None and (self._repeat <= 0 or self._repeat > MAX_REPEAT):
             raise ConfigError(f"repeat must be between 0 and {MAX_REPEAT} seconds", "repeat")

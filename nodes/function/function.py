@@ -1,8 +1,9 @@
 """``function``: run the flow author's Python code on each message (function-node.md).
 
 The code is the body of a function with ``msg``, ``node``, ``context``, ``flow``, ``global_`` and
-``env`` in scope. It is compiled once at load; a syntax error is a load error pointing at the
-flow file's line. Code without ``await`` compiles to a plain function and costs one call per
+``env`` in scope, and the ``asyncio`` module imported (the counterpart of the timers Node-RED puts
+in a function's sandbox). It is compiled once at load; a syntax error is a load error pointing at
+the flow file's line. Code without ``await`` compiles to a plain function and costs one call per
 message; code with ``await`` becomes a coroutine and each message runs in its own task.
 """
 
@@ -25,8 +26,12 @@ SETUP_ARGS = ("node", "context", "flow", "global_", "env")
 _CALLS_DONE = re.compile(r"\bnode\s*\.\s*done\s*\(")
 
 
-class FunctionTimeout(Exception):
-    """The code ran longer than the node's ``timeout``."""
+class FunctionTimeout(BaseException):
+    """The code ran longer than the node's ``timeout``.
+
+    A ``BaseException`` so that an ``except Exception`` in the author's code cannot swallow it
+    and keep a ``while True`` loop spinning.
+    """
 
 
 class FunctionAPI:
@@ -41,7 +46,7 @@ class FunctionAPI:
         self._sending = True
         self.id = node.id
         self.name = node.name
-        self.outputs = node.output_count(node.config)
+        self.outputs = node._outputs
 
     def send(self, msgs: Any, clone: bool = True) -> None:
         """Send now (the message returned at the end is sent too). The first message is copied
@@ -104,6 +109,7 @@ class FunctionNode(Node):
         return int(config.get("outputs", 1))
 
     def configure(self, config: dict[str, Any]) -> None:
+        self._outputs = self.output_count(config)
         self._filename = f"<function {self.id}>"
         self._fn, self._is_async = _compile(config["code"], ARGS, self._filename, "code")
         self._setup = _compile(config["setup"], SETUP_ARGS, f"<setup {self.id}>", "setup") \
@@ -114,7 +120,6 @@ class FunctionNode(Node):
         # Code that calls node.done() finishes its messages itself (as in Node-RED).
         self.auto_done = not _CALLS_DONE.search(config["code"])  # type: ignore[misc]
         self._setup_error: str | None = None
-        self._shared_api = FunctionAPI(self)
         if self._is_async:
             self.on_input = self._run_async  # type: ignore[method-assign]
         elif self._timeout:
@@ -148,10 +153,11 @@ class FunctionNode(Node):
     def _run_sync(self, msg: dict[str, Any]) -> Any:
         if self._setup_error:
             raise NodeError(self._setup_error)
-        api = self._shared_api  # safe to share: sync code cannot interleave with other messages
-        api._msg = msg
+        # One API object per message, even for sync code: a callback the code schedules
+        # (loop.call_later(1, node.send, ...), node.done() from a task) must act on *this*
+        # message, not on whichever message the node handles when the callback runs.
         try:
-            result = self._fn(msg, api, *self._scope)
+            result = self._fn(msg, FunctionAPI(self, msg), *self._scope)
         except Exception as exc:
             raise self._error(exc) from exc
         return _stamped(result, msg)
@@ -159,34 +165,58 @@ class FunctionNode(Node):
     def _run_sync_with_timeout(self, msg: dict[str, Any]) -> Any:
         if threading.current_thread() is not threading.main_thread():
             return self._run_sync(msg)
+        # SIGALRM interrupts a sync loop (Node-RED's vm timeout). The outer handler also catches
+        # an alarm that fires between the code's return and the timer being cleared.
         previous = signal.signal(signal.SIGALRM, _alarm)
-        signal.setitimer(signal.ITIMER_REAL, self._timeout or 0)
         try:
-            return self._run_sync(msg)
+            signal.setitimer(signal.ITIMER_REAL, self._timeout or 0)
+            try:
+                return self._run_sync(msg)
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+        except FunctionTimeout as exc:
+            timeout = self._timed_out().with_traceback(exc.__traceback__)
+            raise self._error(timeout) from timeout
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
 
     async def _run_async(self, msg: dict[str, Any]) -> Any:
         if self._setup_error:
             raise NodeError(self._setup_error)
         api = FunctionAPI(self, msg)  # one per message: several may be in flight at once
+        deadline = asyncio.timeout(self._timeout) if self._timeout else None
         try:
-            coro = self._fn(msg, api, *self._scope)
-            result = await (asyncio.wait_for(coro, self._timeout) if self._timeout else coro)
+            if deadline is None:
+                result = await self._fn(msg, api, *self._scope)
+            else:
+                async with deadline:
+                    result = await self._fn(msg, api, *self._scope)
         except TimeoutError as exc:
-            raise self._error(FunctionTimeout(f"the code ran longer than {self._timeout:g}s")
-                              ) from exc
+            if deadline is None or not deadline.expired():
+                raise self._error(exc) from exc  # the code's own timeout, not the node's
+            # The cancellation raised inside the code says where it was waiting.
+            cancelled = exc.__cause__ or exc.__context__
+            timeout = self._timed_out().with_traceback(getattr(cancelled, "__traceback__", None))
+            raise self._error(timeout) from timeout
         except Exception as exc:
             raise self._error(exc) from exc
         return _stamped(result, msg)
 
-    def _error(self, exc: Exception) -> NodeError:
+    def _error(self, exc: BaseException) -> NodeError:
         if isinstance(exc, NodeError):
             return exc
         err = NodeError(self._describe(exc, self._filename, "code"))
         err.error_type = type(exc).__name__  # type: ignore[attr-defined]
+        # msg.error.stack shows the author's code, not the node's own frames.
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename != self._filename:
+            tb = tb.tb_next
+        if tb is not None:
+            exc.__traceback__ = tb
         return err
+
+    def _timed_out(self) -> FunctionTimeout:
+        return FunctionTimeout(f"the code ran longer than {self._timeout:g}s")
 
     def _describe(self, exc: BaseException, filename: str, what: str) -> str:
         """``NameError: name 'x' is not defined (node-id, line 3)``."""
@@ -205,7 +235,7 @@ class FunctionNode(Node):
 
 
 def _alarm(signum: int, frame: Any) -> None:
-    raise FunctionTimeout("the code ran longer than its timeout")
+    raise FunctionTimeout()
 
 
 def _compile(code: str, args: tuple[str, ...], filename: str,
@@ -226,7 +256,8 @@ def _compile(code: str, args: tuple[str, ...], filename: str,
         tree.body[0] = ast.fix_missing_locations(ast.copy_location(function, tree.body[0]))
     # Number lines as the author does: line 1 is the first line of the code, not the wrapper.
     ast.increment_lineno(tree, -1)
-    namespace: dict[str, Any] = {"__name__": f"flowengine.function.{filename}"}
+    namespace: dict[str, Any] = {"__name__": f"flowengine.function.{filename}",
+                                 "asyncio": asyncio}
     exec(compile(tree, filename, "exec"), namespace)
     return namespace["__flow_function__"], is_async
 

@@ -1,0 +1,142 @@
+"""The one HTTP server of a runtime (runtime.md, "The shared server").
+
+One aiohttp application on one port serves, in this order: the admin API under ``/admin`` and
+``/metrics``, the websocket paths of websocket-in/out nodes, the routes of http-in nodes, and
+static files (``settings.http.static``). Routes and websocket paths are kept in our own tables,
+looked up per request, because nodes add and remove them while the server runs (a reload).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from flowengine.durations import parse_duration
+from flowengine.server.routes import RouteTable
+
+if TYPE_CHECKING:
+    from flowengine.runtime import Runtime
+
+log = logging.getLogger("flowengine.server")
+
+RouteHandler = Callable[[web.Request, dict[str, str]], Awaitable[web.StreamResponse]]
+SocketHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+DEFAULT_PORT = 1880
+DEFAULT_MAX_BODY = 5 * 1024 * 1024  # bytes; Node-RED's apiMaxLength is "5mb"
+
+
+class HttpServer:
+    """The shared aiohttp server.
+
+    Settings (``settings.http``): ``port`` (1880; 0 picks a free port), ``host`` (``0.0.0.0``),
+    ``static`` (a folder, or a list of folders), ``max_body`` (bytes, 5 MiB),
+    ``request_timeout`` (how long an http-in request may wait for its http-response, 120 s),
+    ``admin_token`` (or the ``FLOWENGINE_ADMIN_TOKEN`` environment variable).
+    """
+
+    def __init__(self, runtime: Runtime, settings: dict[str, Any] | None = None):
+        settings = dict(settings or {})
+        self.runtime = runtime
+        self.host: str = settings.get("host", "0.0.0.0")
+        self.port: int = int(settings.get("port", DEFAULT_PORT) if settings.get("port")
+                             is not None else DEFAULT_PORT)
+        static = settings.get("static") or []
+        self.static_dirs = [Path(p).resolve() for p in ([static] if isinstance(static, str)
+                                                        else static)]
+        self.max_body = int(settings.get("max_body", DEFAULT_MAX_BODY))
+        self.request_timeout = parse_duration(settings.get("request_timeout", 120))
+        self.admin_token: str | None = (settings.get("admin_token")
+                                        or os.environ.get("FLOWENGINE_ADMIN_TOKEN") or None)
+        self.routes = RouteTable()
+        self._sockets: dict[str, tuple[SocketHandler, object]] = {}
+        self._runner: web.AppRunner | None = None
+        self.app = web.Application(client_max_size=self.max_body)
+        self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        from flowengine.server.admin import AdminApi
+
+        self.admin = AdminApi(self)
+
+    # -- what nodes use -------------------------------------------------------------------------
+
+    def add_route(self, method: str, path: str, handler: RouteHandler, owner: object) -> None:
+        """Serve ``method path`` (Express syntax: ``/a/:id``) with ``handler(request, params)``."""
+        self.routes.add(method, path, handler, owner)
+
+    def add_websocket(self, path: str, handler: SocketHandler, owner: object) -> None:
+        """Serve websocket upgrades on ``path`` with ``handler(request)``."""
+        other = self._sockets.get(path)
+        if other is not None and other[1] is not owner:
+            raise ValueError(f"websocket path {path} is already served")
+        self._sockets[path] = (handler, owner)
+
+    def remove(self, owner: object) -> None:
+        """Remove every route and websocket path ``owner`` added."""
+        self.routes.remove_owner(owner)
+        for path, (_, who) in list(self._sockets.items()):
+            if who is owner:
+                del self._sockets[path]
+
+    @property
+    def url(self) -> str:
+        """The base URL (``http://127.0.0.1:1880``) once started."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen; with port 0 the chosen port is stored in ``self.port``."""
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
+                                     shutdown_timeout=2.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        server = getattr(site, "_server", None)
+        if server is not None and server.sockets:
+            self.port = server.sockets[0].getsockname()[1]
+        log.info("http server listening on %s", self.url)
+
+    async def stop(self) -> None:
+        """Close websockets and stop listening."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # -- dispatch -------------------------------------------------------------------------------
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        if path == "/metrics" or path == "/admin" or path.startswith("/admin/"):
+            return await self.admin.handle(request)
+        socket = self._sockets.get(path)
+        if socket is not None and request.headers.get("Upgrade", "").lower() == "websocket":
+            return await socket[0](request)
+        found = self.routes.match(request.method, path)
+        if found is not None:
+            route, params = found
+            return await route.handler(request, params)
+        if request.method in ("GET", "HEAD"):
+            static = self._static_file(path)
+            if static is not None:
+                return web.FileResponse(static)
+        allowed = self.routes.allowed_methods(path)
+        if allowed:
+            raise web.HTTPMethodNotAllowed(request.method, allowed)
+        raise web.HTTPNotFound()
+
+    def _static_file(self, path: str) -> Path | None:
+        relative = path.lstrip("/")
+        for root in self.static_dirs:
+            candidate = (root / relative).resolve()
+            if candidate.is_dir():
+                candidate = candidate / "index.html"
+            # Never serve outside the static folder (../ in the path).
+            if candidate.is_file() and candidate.is_relative_to(root):
+                return candidate
+        return None

@@ -1,0 +1,311 @@
+"""``switch``: route a message to the outputs whose rules match a property (Node-RED's switch).
+
+Every rule of Node-RED's switch node except the sequence rules (head, tail, index) is here, with
+the same JavaScript comparison semantics (``jsvalues``: ``==``, ``<``, ``String(v)``...). The
+one change is typing: in YAML a comparand's type is what the YAML says (``eq: 1`` is a number,
+``eq: "1"`` a string), where Node-RED guesses "number if ``Number(v)`` is not NaN".
+
+Rules are compiled at load time into small test functions, ``test(prop, msg) -> bool``, so that
+a message costs one property read and one call per rule (cases SW-01..SW-24, SW-31 of
+``nodered-cases.md``).
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from flowengine import MISSING, ConfigError, Node, compile_path, compile_value
+from flowengine import schema as s
+from flowengine.expressions import Expression, ExpressionError
+from flowengine.jsvalues import (
+    compile_js_regex,
+    is_empty,
+    is_not_empty,
+    is_type,
+    js_ge,
+    js_gt,
+    js_le,
+    js_lt,
+    loose_eq,
+    to_string,
+)
+from flowengine.values import is_reference
+
+# A compiled rule: does the property (first argument) of this message (second) match?
+Test = Callable[[Any, dict[str, Any]], bool]
+# A comparand, read for each message.
+Operand = Callable[[dict[str, Any]], Any]
+
+BARE_RULES = ("true", "false", "null", "nnull", "empty", "nempty", "else")
+COMPARE_RULES = {"eq": None, "neq": None, "lt": js_lt, "lte": js_le, "gt": js_gt, "gte": js_ge}
+VALUE_RULES = (*COMPARE_RULES, "cont", "hask")
+TYPES = ("string", "number", "boolean", "array", "buffer", "object", "json", "null", "undefined")
+OPERATORS = (*VALUE_RULES, "btwn", "regex", "istype", "jsonata_exp")
+
+_FAST_EQ_TYPES = (str, int, float)  # same-type == is plain Python == for these
+_ARRAY_INDEX = re.compile(r"0|[1-9][0-9]*")
+
+
+class _Else:
+    """Marker for the ``else`` rule, which depends on the rules before it, not on the value."""
+
+
+ELSE = _Else()
+
+_rule_value = s.value(description="A literal, a value reference, or {prev: true}: the "
+                                  "property's value in the previous message.")
+RULE_SCHEMA: s.Schema = {
+    "anyOf": [
+        {"enum": [*BARE_RULES, True, False, None],
+         "description": "A rule without a value: true, false, null, nnull, empty, nempty, else."},
+        s.obj({
+            **{op: _rule_value for op in VALUE_RULES},
+            "btwn": {"type": "array", "minItems": 2, "maxItems": 2, "items": _rule_value,
+                     "description": "[low, high], inclusive, either order."},
+            "regex": s.string(description="A JavaScript regular expression."),
+            "ignore_case": s.boolean(description="Match `regex` case-insensitively."),
+            "istype": {"enum": [*TYPES, None], "description": "One of " + ", ".join(TYPES)},
+            "jsonata_exp": s.string(description="Matches when the expression gives true."),
+        }, description="One operator and its value."),
+    ],
+}
+
+
+class SwitchNode(Node):
+    type = "switch"
+    category = "function"
+    description = ("Routes each message by the value of a property (default msg.payload): one "
+                   "output per rule, in order; the message goes to every output whose rule "
+                   "matches (or only the first, with checkall: false). Rules compare with "
+                   "JavaScript semantics as Node-RED does: eq, neq, lt, lte, gt, gte, btwn, "
+                   "cont, regex, true, false, null, nnull, empty, nempty, istype, hask, "
+                   "jsonata_exp, and else (no rule matched since the previous else).")
+    example = textwrap.dedent("""\
+        route:
+          type: switch
+          property: payload.id
+          rules:
+            - eq: start
+            - regex: "^view"
+              ignore_case: true
+            - else
+          wires: [[start], [view], [unknown]]
+        """)
+    schema = s.obj({
+        "property": {"anyOf": [s.path(), {"type": "object"}], "default": "payload",
+                     "description": "What to test: a message path, or a value reference "
+                                    "({flow: key}, {global: key}, {env: NAME}, {jsonata: expr})."},
+        "rules": {"type": "array", "items": RULE_SCHEMA, "default": [],
+                  "description": "The rules, one output each, in order."},
+        "checkall": s.boolean(True, "Check every rule; false stops at the first match."),
+    })
+
+    @classmethod
+    def output_count(cls, config: Mapping[str, Any]) -> int:
+        return len(config.get("rules") or [])
+
+    def configure(self, config: dict[str, Any]) -> None:
+        self._read_property = _compile_property(config["property"])
+        self._checkall = bool(config["checkall"])
+        self._previous: Any = None  # Node-RED starts "previous value" at null
+        self._tests: list[Test | _Else] = [
+            self._compile_rule(rule, f"rules[{i}]") for i, rule in enumerate(config["rules"])
+        ]
+
+    def on_input(self, msg: dict[str, Any]) -> Any:
+        try:
+            prop = self._read_property(self, msg)
+        except ExpressionError as exc:
+            # Node-RED: switch.errors.invalid-expr is a warning and the message is dropped.
+            self.warn(f"invalid property expression: {exc}")
+            return None
+        checkall = self._checkall
+        onward: list[dict[str, Any] | None] | None = None
+        hits = 0
+        else_open = True  # no rule has matched since the start or the previous else
+        try:
+            for index, test in enumerate(self._tests):
+                if test is ELSE:
+                    hit = else_open
+                    else_open = True
+                else:
+                    hit = test(prop, msg)  # type: ignore[operator]
+                if not hit:
+                    continue
+                else_open = False
+                if onward is None:
+                    onward = [None] * len(self._tests)
+                onward[index] = msg
+                hits += 1
+                if not checkall:
+                    break
+        except ExpressionError as exc:
+            self.error(exc, msg)  # a JSONata comparand failed: node.error in Node-RED too
+            return None
+        self._previous = prop
+        if onward is None:
+            return None
+        if hits == 1 and onward[0] is msg:
+            return msg  # the router's fast path for output 0
+        return onward
+
+    # -- compiling rules -------------------------------------------------------------------
+
+    def _compile_rule(self, rule: Any, field: str) -> Test | _Else:
+        if not isinstance(rule, dict):
+            return _bare_rule(rule, field)
+        operators = [k for k in rule if k in OPERATORS]
+        extra = [k for k in rule if k not in OPERATORS and k != "ignore_case"]
+        if len(operators) != 1 or extra:
+            raise ConfigError("a rule has exactly one operator (" + ", ".join(OPERATORS)
+                              + f"), got {', '.join(map(str, rule)) or 'none'}", field)
+        op = operators[0]
+        arg = rule[op]
+        where = f"{field}.{op}"
+        if "ignore_case" in rule and op != "regex":
+            raise ConfigError("ignore_case applies to regex rules only", f"{field}.ignore_case")
+        if op == "regex":
+            return _regex_rule(arg, bool(rule.get("ignore_case")), where)
+        if op == "istype":
+            type_name = "null" if arg is None else arg
+            return lambda p, m: _is_type(p, type_name)
+        if op == "jsonata_exp":
+            expression = _expression(arg, where)
+            return lambda p, m: expression.evaluate(m, self) is True
+        if op == "btwn":
+            low = self._operand(arg[0], f"{where}[0]")
+            high = self._operand(arg[1], f"{where}[1]")
+            return lambda p, m: _between(p, low(m), high(m))
+        return self._value_rule(op, arg, where)
+
+    def _value_rule(self, op: str, arg: Any, where: str) -> Test:
+        operand = self._operand(arg, where)
+        constant = getattr(operand, "constant", MISSING)
+        if op in ("eq", "neq") and constant is not MISSING:
+            # The hot path: equality with a literal. Same-type str/number compare as Python ==.
+            ctype = type(constant)
+            if ctype in _FAST_EQ_TYPES:
+                def eq(p: Any, m: dict[str, Any]) -> bool:
+                    return p == constant if type(p) is ctype else loose_eq(p, constant)
+            else:
+                def eq(p: Any, m: dict[str, Any]) -> bool:
+                    return loose_eq(p, constant)
+            if op == "eq":
+                return eq
+            return lambda p, m: not eq(p, m)
+        if op == "eq":
+            return lambda p, m: loose_eq(p, operand(m))
+        if op == "neq":
+            return lambda p, m: not loose_eq(p, operand(m))
+        if op == "cont":
+            return lambda p, m: to_string(operand(m)) in to_string(p)
+        if op == "hask":
+            return lambda p, m: has_key(p, operand(m))
+        compare = COMPARE_RULES[op]
+        assert compare is not None
+        return lambda p, m: compare(p, operand(m))
+
+    def _operand(self, spec: Any, field: str) -> Operand:
+        """A comparand: ``{prev: true}``, or any value (literal or reference)."""
+        if isinstance(spec, dict) and len(spec) == 1 and "prev" in spec:
+            if spec["prev"] is not True:
+                raise ConfigError("write {prev: true} for the previous value", f"{field}.prev")
+            return lambda m: self._previous
+        value = compile_value(spec, field)
+        if value.constant:
+            constant = value.evaluate(None, {})  # one copy, never handed out: no clone per use
+
+            def literal(m: dict[str, Any]) -> Any:
+                return constant
+            literal.constant = constant  # type: ignore[attr-defined]
+            return literal
+        return lambda m: value.evaluate(self, m)
+
+
+# -- operators (Node-RED's `operators` table) ----------------------------------------------------
+
+def _bare_rule(rule: Any, field: str) -> Test | _Else:
+    name = {True: "true", False: "false", None: "null"}.get(rule, rule) \
+        if not isinstance(rule, str) else rule
+    if name == "else":
+        return ELSE
+    tests: dict[str, Test] = {
+        "true": lambda p, m: p is True,
+        "false": lambda p, m: p is False,
+        "null": lambda p, m: p is None or p is MISSING,
+        "nnull": lambda p, m: p is not None and p is not MISSING,
+        "empty": lambda p, m: is_empty(p),
+        "nempty": lambda p, m: is_not_empty(p),
+    }
+    if name not in tests:
+        raise ConfigError(f"unknown rule {rule!r} (expected a rule without a value: "
+                          f"{', '.join(BARE_RULES)}, or a map such as {{eq: value}})", field)
+    return tests[name]
+
+
+def _regex_rule(pattern: str, ignore_case: bool, field: str) -> Test:
+    try:
+        compiled = compile_js_regex(pattern, ignore_case)
+    except ValueError as exc:
+        raise ConfigError(str(exc), field) from None
+    search = compiled.search
+    return lambda p, m: search(p if type(p) is str else to_string(p)) is not None
+
+
+def _expression(text: str, field: str) -> Expression:
+    try:
+        return Expression(text)
+    except ExpressionError as exc:
+        raise ConfigError(str(exc), field) from None
+
+
+def _between(value: Any, low: Any, high: Any) -> bool:
+    """``(a >= b && a <= c) || (a <= b && a >= c)``: inclusive, bounds in either order."""
+    return (js_ge(value, low) and js_le(value, high)) or (js_le(value, low) and js_ge(value, high))
+
+
+def _is_type(value: Any, type_name: str) -> bool:
+    if type_name == "undefined":
+        return value is MISSING
+    return is_type(value, type_name)
+
+
+def has_key(value: Any, key: Any) -> bool:
+    """Node-RED's ``hask``: ``value.hasOwnProperty(key + "")`` for a non-null value and a key
+    that is not an object (SW-14). Strings and arrays own ``length`` and their indexes; a
+    Buffer owns its indexes only; numbers and booleans own nothing."""
+    if value is None or value is MISSING:
+        return False
+    if key is None or isinstance(key, dict | list | tuple | bytes | bytearray):
+        return False  # typeof key === "object"
+    name = to_string(key)
+    if isinstance(value, Mapping):
+        if name in value:
+            return True
+        # A Python dict may use int keys where JavaScript has their string form.
+        return _ARRAY_INDEX.fullmatch(name) is not None and int(name) in value
+    if isinstance(value, str | list | tuple | bytes | bytearray):
+        if name == "length":
+            return not isinstance(value, bytes | bytearray)
+        return _ARRAY_INDEX.fullmatch(name) is not None and int(name) < len(value)
+    return False
+
+
+# -- the property ---------------------------------------------------------------------------------
+
+def _compile_property(spec: Any) -> Callable[[Node, dict[str, Any]], Any]:
+    """The property reader: a message path, or a value reference evaluated per message."""
+    if isinstance(spec, str):
+        path = compile_path(spec, "property")
+        key = spec if path.segments == (spec,) else None
+        if key is not None:
+            return lambda node, msg: msg.get(key, MISSING)  # the common "payload"
+        return lambda node, msg: path.get(msg)
+    if not is_reference(spec) or next(iter(spec)) == "literal":
+        raise ConfigError("expected a message path or a value reference ({flow: key}, "
+                          "{global: key}, {env: NAME}, {jsonata: expr})", "property")
+    value = compile_value(spec, "property")
+    return value.evaluate
