@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run flows (the default command)")
     common(run)
+    run.add_argument("--port", type=int, default=None,
+                     help="HTTP port (overrides settings.http.port; 0 picks a free port)")
     run.add_argument("--watch", action="store_true",
                      help="reload changed files, restarting only the changed nodes")
     common(sub.add_parser("validate", help="check flow files and report every error"))
@@ -101,7 +103,7 @@ def _with_command(args: list[str]) -> list[str]:
     while i < len(args) and args[i].startswith("-"):
         if args[i] in ("-h", "--help"):
             return args
-        i += 1 if "=" in args[i] or args[i] in ("--watch",) else 2
+        i += 1 if "=" in args[i] or args[i] in ("--watch",) else 2  # flag, or option + value
     if i < len(args) and args[i] in COMMANDS:
         return [args[i], *args[:i], *args[i + 1:]]
     return ["run", *args]
@@ -155,19 +157,26 @@ def _settings_node_dirs(paths: Sequence[str]) -> list[str]:
 
 
 async def _run(flowset: FlowSet, args: argparse.Namespace, registry: NodeRegistry) -> int:
-    runtime = Runtime(flowset)
+    if args.port is not None:
+        flowset.settings.setdefault("http", {})["port"] = args.port
+    runtime = Runtime(flowset, registry=registry, serve_http=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await runtime.start()
+    try:
+        await runtime.start()
+    except OSError as exc:  # e.g. the HTTP port is taken
+        print(f"flowrun: cannot start: {exc}", file=sys.stderr)
+        await runtime.stop()
+        return EXIT_INVALID
     watcher = None
     if args.watch:
         from flowengine.watch import watch_and_reload
 
         watcher = asyncio.create_task(watch_and_reload(runtime, args.paths, registry))
     print(f"flowrun: running {len(flowset.flows)} flow(s), {len(runtime.nodes)} nodes; "
-          "Ctrl-C to stop", file=sys.stderr)
+          f"admin API at {runtime.http.url}/admin; Ctrl-C to stop", file=sys.stderr)
     await stop.wait()
     print("flowrun: stopping", file=sys.stderr)
     if watcher is not None:

@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowengine.context import ContextManager
 from flowengine.durations import parse_duration
@@ -25,6 +25,10 @@ from flowengine.loader.model import FlowSet, NodeSpec
 from flowengine.messages import clone_message, new_msgid
 from flowengine.node import CLOSED, RUNNING, STARTING, Node, error_text
 from flowengine.routing import Router
+
+if TYPE_CHECKING:
+    from flowengine.registry import NodeRegistry
+    from flowengine.server import HttpServer
 
 log = logging.getLogger("flowengine.runtime")
 flow_log = logging.getLogger("flowengine.flow")
@@ -70,11 +74,18 @@ class Runtime:
 
     Public API for node plugins: :attr:`settings`, :attr:`events`, :attr:`contexts`,
     :meth:`get_node`, :meth:`find_nodes`, :meth:`deliver`, :meth:`watch_errors`,
-    :meth:`watch_status`, :meth:`watch_complete`, :meth:`add_cleanup`.
+    :meth:`watch_status`, :meth:`watch_complete`, :meth:`add_cleanup`, :attr:`http`,
+    :meth:`shared`.
     """
 
-    def __init__(self, flowset: FlowSet, *, base_dir: str | Path | None = None):
+    def __init__(self, flowset: FlowSet, *, base_dir: str | Path | None = None,
+                 registry: NodeRegistry | None = None, serve_http: bool = False):
         self.flowset = flowset
+        self.registry = registry
+        # flowrun always serves HTTP (admin API, static files); tests only when a node asks.
+        self.serve_http = serve_http
+        self._http: HttpServer | None = None
+        self._shared: dict[Any, Any] = {}
         self.settings: dict[str, Any] = flowset.settings
         self.base_dir = Path(base_dir) if base_dir else (
             flowset.flows[0].path.parent if flowset.flows else Path.cwd())
@@ -109,6 +120,23 @@ class Runtime:
                 and (name is None or n.name == name)
                 and (flow is None or n.flow.name == flow)]
 
+    @property
+    def http(self) -> HttpServer:
+        """The shared HTTP server (created on first use; listening once the runtime started)."""
+        if self._http is None:
+            from flowengine.server import HttpServer
+
+            self._http = HttpServer(self, self.settings.get("http"))
+        return self._http
+
+    def shared(self, key: Any, factory: Callable[[], Any]) -> Any:
+        """A resource shared by several nodes (a websocket endpoint, a connection pool):
+        created by ``factory()`` on first use, closed (``close()``, sync or async) when the
+        runtime stops."""
+        if key not in self._shared:
+            self._shared[key] = factory()
+        return self._shared[key]
+
     def deliver(self, node: Node | str, msg: dict[str, Any]) -> None:
         """Put ``msg`` on a node's input, as if a wire delivered it."""
         target = self.nodes[node] if isinstance(node, str) else node
@@ -125,6 +153,8 @@ class Runtime:
         self._wire_all()
         for node in self._start_order([s.instance for s in specs]):  # type: ignore[misc]
             await self._start_node(node)
+        if self.serve_http or self._http is not None:
+            await self.http.start()
         self.started = True
         log.info("started %d nodes in %d flows", len(self.nodes), len(self.flowset.flows))
 
@@ -146,6 +176,13 @@ class Runtime:
                 await self._close_node(node, removed=True)
         for task in list(self.router.tasks):
             task.cancel()
+        if self._http is not None:
+            await self._http.stop()
+        for key, resource in reversed(list(self._shared.items())):
+            close = getattr(resource, "close", None)
+            if close is not None:
+                await _call_bounded(close, self.close_timeout, f"closing {key}")
+        self._shared.clear()
         for cleanup in reversed(self._cleanups):
             await _call_bounded(cleanup, self.close_timeout, "cleanup")
         self._cleanups.clear()

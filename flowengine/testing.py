@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -244,16 +245,32 @@ class NodeHarness(FlowHarness):
         return super().output_now(node_id or self.NODE_ID, port)
 
 
-def capture_logs(level: int = logging.DEBUG) -> list[logging.LogRecord]:
-    """Collect flowengine log records into a list (for asserting logged errors)."""
-    records: list[logging.LogRecord] = []
+class _Records(list):  # type: ignore[type-arg]  # a list that can be weakly referenced
+    pass
 
-    class _Handler(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
+
+class _CaptureHandler(logging.Handler):
+    """Appends records to a list while the list is alive, then removes itself, so that tests
+    calling :func:`capture_logs` do not pile handlers up on the ``flowengine`` logger."""
+
+    def __init__(self, records: _Records, level: int):
+        super().__init__(level)
+        self._records = weakref.ref(records)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        records = self._records()
+        if records is None:
+            logging.getLogger("flowengine").removeHandler(self)
+        else:
             records.append(record)
 
+
+def capture_logs(level: int = logging.DEBUG) -> list[logging.LogRecord]:
+    """Collect flowengine log records into a list (for asserting logged errors). Capture stops
+    when the list is no longer referenced."""
+    records = _Records()
     logger = logging.getLogger("flowengine")
-    logger.addHandler(_Handler(level))
+    logger.addHandler(_CaptureHandler(records, level))
     if logger.level == logging.NOTSET or logger.level > level:
         logger.setLevel(level)
     return records

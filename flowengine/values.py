@@ -20,6 +20,8 @@ never share configuration objects.
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -87,13 +89,21 @@ class _Msg(Value):
 
 
 class _Context(Value):
-    __slots__ = ()
+    """``{flow: key}`` / ``{global: key}``; ``[msg.x]`` inside the key is resolved per message
+    (``lookup[msg.topic]``), as Node-RED's evaluateNodeProperty does."""
+
+    __slots__ = ("dynamic",)
+
+    def __init__(self, kind: str, source: str):
+        super().__init__(kind, source, False)
+        self.dynamic = "[msg." in source
 
     def evaluate(self, node: Node | None, msg: dict[str, Any]) -> Any:
         if node is None:
-            return None
+            return MISSING
         ctx = node.flow_context if self.kind == "flow" else node.global_context
-        return ctx.get(self.source)
+        key = resolve_key(self.source, msg) if self.dynamic else self.source
+        return ctx.get(key, default=MISSING)
 
 
 class _Env(Value):
@@ -195,13 +205,26 @@ def _compile_reference(kind: str, arg: Any, field: str | None) -> Value:
         except PathError as exc:
             raise ConfigError(str(exc), where) from None
     if kind in ("flow", "global"):
-        return _Context(kind, arg, False)
+        return _Context(kind, arg)
     if kind == "env":
         return _Env("env", arg, False)
     try:
         return _Jsonata(arg, Expression(arg))
     except ExpressionError as exc:
         raise ConfigError(str(exc), where) from None
+
+
+def resolve_key(key: str, msg: dict[str, Any]) -> str:
+    """A context key with its ``[msg.x]`` parts replaced by their values in ``msg``:
+    ``lookup[msg.topic]`` with topic ``"b"`` -> ``lookup["b"]``."""
+    def value_of(match: re.Match[str]) -> str:
+        value = Path(match.group(1)).get(msg)
+        return "[" + json.dumps(value if value is not MISSING else "") + "]"
+
+    return _MSG_REF.sub(value_of, key)
+
+
+_MSG_REF = re.compile(r"\[(msg\.[^\[\]]+)\]")
 
 
 def compile_path(expr: str, field: str | None = None) -> Path:

@@ -22,6 +22,7 @@ import hashlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from flowengine.errors import FlowLoadError
 from flowengine.loader import FlowSet, Loader, expand_paths
@@ -101,8 +102,10 @@ async def reload_files(runtime: Runtime, paths: Sequence[str | Path], registry: 
         return False
     for warning in flowset.warnings:
         log.warning("%s", warning)
-    if flowset.settings != runtime.settings:
+    if _file_settings(flowset) != _file_settings(runtime.flowset):
         # The runtime applies settings (http port, context stores...) only when it starts.
+        # Each file's own settings are compared: the merged ones may carry command-line
+        # overrides such as --port.
         log.warning("settings changed; restart flowrun to apply them")
     try:
         summary = await runtime.reload(flowset)
@@ -113,6 +116,10 @@ async def reload_files(runtime: Runtime, paths: Sequence[str | Path], registry: 
     log.info("reloaded: %d added, %d changed, %d removed%s", len(added), len(changed),
              len(removed), _ids(added=added, changed=changed, removed=removed))
     return True
+
+
+def _file_settings(flowset: FlowSet) -> dict[Path, dict[str, Any]]:
+    return {f.path.resolve(): f.settings for f in flowset.flows}
 
 
 def _ids(**groups: list[str]) -> str:

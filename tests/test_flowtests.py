@@ -362,7 +362,7 @@ def slow_flow(tmp_path: Path) -> Path:
           expect: [{node: done, count: 1}]
         - name: wait step
           timeout: 100ms
-          send: [{node: slow, msg: {delay: 0.3}}, {wait: 400ms}]
+          send: [{node: slow, msg: {delay: 0.2}}, {wait: 400ms}]
           expect: [{node: done, count: 1}]
         """, SLOW)
 

@@ -309,6 +309,41 @@ def test_node_references_of_the_wrong_type(registry: NodeRegistry, write: Any) -
     ]
 
 
+def test_link_out_must_name_link_in_nodes(registry: NodeRegistry, write: Any) -> None:
+    first = write("a.yaml", """\
+        flow: a
+        nodes:
+          tick:
+            type: inject
+            wires: [out]
+          out:
+            type: link out
+            links: [handler, show, hanlder-in]
+          show:
+            type: debug
+        """)
+    second = write("b.yaml", """\
+        flow: b
+        nodes:
+          handler:
+            type: link in
+            wires: [done]
+          done:
+            type: debug
+        """)
+    assert errors(registry, first, second) == [
+        f"{first}:8:22: node 'out', field 'links[1]': 'show' is a 'debug' node, "
+        "expected a 'link in'",
+        f"{first}:8:28: node 'out', field 'links[2]': no node 'hanlder-in' "
+        "(did you mean 'handler'?)",
+    ]
+    # Fixed, the link in (in another file) counts as reached through the link out.
+    fixed = write("a.yaml", first.read_text().replace(", show, hanlder-in", ""))
+    assert [str(w) for w in load(registry, fixed, second).warnings] == [
+        f"{fixed}:9:3: warning: node 'show': no source reaches this node (nothing is wired "
+        "into it)"]
+
+
 def test_unreachable_nodes_are_warnings(registry: NodeRegistry, write: Any) -> None:
     path = write("f.yaml", """\
         flow: f
@@ -335,6 +370,48 @@ def test_unreachable_nodes_are_warnings(registry: NodeRegistry, write: Any) -> N
         f"{path}:12:3: warning: node 'also-lonely': no source reaches this node (nothing is "
         "wired into it)",
     ]
+
+
+def test_ids_that_yaml_reads_as_numbers_or_words_stay_ids(registry: NodeRegistry,
+                                                         write: Any) -> None:
+    # YAML 1.2 booleans: only true/false are booleans, so `on`, `off`, `yes` are plain ids.
+    path = write("f.yaml", """\
+        flow: f
+        nodes:
+          on:
+            type: inject
+            wires: [2024, off]
+          2024:
+            type: debug
+            wires: [[off]]
+          off:
+            type: debug
+        """)
+    assert errors(registry, path) == [
+        f"{path}:8:12: node '2024', field 'wires': 1 wire lists but this 'debug' node has "
+        "0 outputs"]
+    fixed = write("g.yaml", path.read_text().replace("    wires: [[off]]\n", ""))
+    nodes = load(registry, fixed).nodes
+    assert list(nodes) == ["on", "2024", "off"]
+    assert nodes["on"].wires == [["2024", "off"]]
+
+
+def test_only_true_and_false_are_booleans(registry: NodeRegistry, write: Any) -> None:
+    path = write("f.yaml", """\
+        flow: f
+        nodes:
+          tick:
+            type: inject
+            once: yes
+            payload: ${FLAG}
+        """)
+    assert errors(registry, path, environ={"FLAG": "on"}) == [
+        f"{path}:5:11: node 'tick', field 'once': 'yes' is not of type 'boolean'"]
+    fixed = write("g.yaml", path.read_text().replace("once: yes", "once: true"))
+    config = load(registry, fixed, environ={"FLAG": "on"}).nodes["tick"].config
+    assert (config["once"], config["payload"]) == (True, "on")
+    config = load(registry, fixed, environ={"FLAG": "False"}).nodes["tick"].config
+    assert config["payload"] is False
 
 
 # -- node types and their schemas -----------------------------------------------------------------
@@ -421,7 +498,7 @@ def test_common_fields_are_validated(registry: NodeRegistry, write: Any) -> None
             wires: {show: 1}
           tock:
             type: inject
-            wires: [[show, 7]]
+            wires: [[show, true]]
           show:
             type: debug
         """)
@@ -431,7 +508,7 @@ def test_common_fields_are_validated(registry: NodeRegistry, write: Any) -> None
         f"{path}:7:18: node 'tick', field 'description': ['a'] is not of type 'string'",
         f"{path}:8:12: node 'tick', field 'wires': expected a node id, a list of node ids, or "
         "one list of node ids per output, got {'show': 1}",
-        f"{path}:11:20: node 'tock', field 'wires[0][1]': expected a node id, got 7",
+        f"{path}:11:20: node 'tock', field 'wires[0][1]': expected a node id, got True",
     ]
 
 

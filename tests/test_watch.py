@@ -168,6 +168,16 @@ async def test_the_errors_of_a_broken_edit_are_logged_with_their_place(
     assert runtime.get_node("show") is not None
 
 
+async def test_a_settings_change_is_reported_as_needing_a_restart(
+        running: tuple[Runtime, Path, list[dict[str, Any]]], logs: Logs) -> None:
+    runtime, path, debug = running
+    path.write_text(flow_text(5).replace("nodes:", "settings:\n  close_timeout: 3s\nnodes:"))
+    assert await logs.wait_for("settings changed") == \
+        "settings changed; restart flowrun to apply them"
+    await logs.wait_for("reloaded:")  # the nodes are reloaded all the same
+    assert await shown(runtime, debug) == "5"
+
+
 async def test_a_new_file_in_a_watched_folder_is_loaded(tmp_path: Path, logs: Logs) -> None:
     folder = tmp_path / "flows"
     folder.mkdir()

@@ -84,7 +84,8 @@ def _yaml_index(raw: Any, output: int, index: int) -> tuple[int, ...]:
         return (output, index) if isinstance(raw[output], list) else (output,)
     if isinstance(raw, list):
         # [a, null, b]: the normalized list dropped the nulls, the file did not.
-        strings = [k for k, w in enumerate(raw) if isinstance(w, str)]
+        strings = [k for k, w in enumerate(raw)
+                   if isinstance(w, str | int) and not isinstance(w, bool)]
         return (strings[index],)
     return ()
 

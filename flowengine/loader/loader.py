@@ -413,9 +413,14 @@ _WIRES_SHAPE = ("expected a node id, a list of node ids, or one list of node ids
                 "got {!r}")
 
 
+def _is_id(value: Any) -> bool:
+    """A wire target: a string, or an int (``2024``, as YAML reads an unquoted number id)."""
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
 def _wires_errors(wires: Any) -> list[tuple[PathKey, str]]:
     """Problems with the shape of ``wires`` (paths relative to the field)."""
-    if wires is None or isinstance(wires, str):
+    if wires is None or _is_id(wires):
         return []
     if not isinstance(wires, list):
         return [((), _WIRES_SHAPE.format(wires))]
@@ -423,8 +428,8 @@ def _wires_errors(wires: Any) -> list[tuple[PathKey, str]]:
     for i, entry in enumerate(wires):
         if isinstance(entry, list):
             found.extend(((i, j), f"expected a node id, got {target!r}")
-                         for j, target in enumerate(entry) if not isinstance(target, str))
-        elif entry is not None and not isinstance(entry, str):
+                         for j, target in enumerate(entry) if not _is_id(target))
+        elif entry is not None and not _is_id(entry):
             found.append(((i,), f"expected a node id or a list of node ids, got {entry!r}"))
     return found
 
@@ -434,14 +439,14 @@ def _normalize_wires(wires: Any) -> list[list[str]]:
     ``[]`` -> ``[]`` (no wires)."""
     if wires is None or wires == []:
         return []
-    if isinstance(wires, str):
-        return [[wires]]
+    if _is_id(wires):
+        return [[str(wires)]]
     if not isinstance(wires, list):
         return []
     if any(isinstance(w, list) for w in wires):
-        return [[x for x in w if isinstance(x, str)] if isinstance(w, list)
-                else ([w] if isinstance(w, str) else []) for w in wires]
-    return [[w for w in wires if isinstance(w, str)]]
+        return [[str(x) for x in w if _is_id(x)] if isinstance(w, list)
+                else ([str(w)] if _is_id(w) else []) for w in wires]
+    return [[str(w) for w in wires if _is_id(w)]]
 
 
 def _node_field(path: PathKey) -> tuple[str | None, str | None]:

@@ -1,19 +1,19 @@
 """The admin API under ``/admin`` and the Prometheus metrics at ``/metrics``.
 
-=========================  =========================================================
-``GET /admin/flows``       loaded flows: name, file, description, node ids and types
-``GET /admin/types``       node types: type, category, description, schema
-``GET /admin/nodes``       running nodes: status and counters (in, out, errors, time)
-``GET /admin/nodes/{id}``  one node
+=========================== =========================================================
+``GET /admin/flows``        loaded flows: name, file, description, node ids and types
+``GET /admin/types``        node types: type, category, description, schema
+``GET /admin/nodes``        running nodes: status and counters (in, out, errors, time)
+``GET /admin/nodes/{id}``   one node
 ``POST /admin/inject/{id}`` trigger an inject node (body: optional ``{"props": {...}}``)
-``POST /admin/reload``     re-read the flow files and apply the changes
-``GET /admin/events``      websocket: debug output, status changes, errors, warnings
-``GET /metrics``           per-node counters in Prometheus text format
-=========================  =========================================================
+``POST /admin/reload``      re-read the flow files and apply the changes
+``GET /admin/events``       websocket: debug output, status changes, errors, warnings
+``GET /metrics``            per-node counters in Prometheus text format
+=========================== =========================================================
 
 Reading needs nothing. Mutating calls need a token (``FLOWENGINE_ADMIN_TOKEN`` or
 ``settings.http.admin_token``) as ``Authorization: Bearer <token>``; without a configured
-token the API is read-only.
+token the API is read-only (403), with a missing or wrong token the answer is 401.
 """
 
 from __future__ import annotations
@@ -24,20 +24,40 @@ import hmac
 import json
 import logging
 from collections import deque
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from flowengine.errors import FlowLoadError
+
 if TYPE_CHECKING:
+    from flowengine.loader import FlowSet
+    from flowengine.runtime import Runtime
     from flowengine.server.app import HttpServer
 
 log = logging.getLogger("flowengine.admin")
 
-EVENT_QUEUE_LIMIT = 1000  # events buffered per admin websocket client before old ones drop
+#: Events buffered per ``/admin/events`` client. When a client reads slower than the runtime
+#: produces, the oldest buffered events are dropped (and counted, see :meth:`AdminApi.events`):
+#: the runtime never waits for a client, and a client costs at most this many encoded events.
+EVENT_QUEUE_LIMIT = 1000
+EVENT_FRAME_LIMIT = 64 * 1024  # bytes a client may send us (it has nothing to say)
+
+# Which methods each endpoint (the path after /admin, split at "/"; "*" is an id) answers.
+_ENDPOINTS: dict[tuple[str, ...], str] = {
+    (): "GET", ("flows",): "GET", ("types",): "GET", ("nodes",): "GET", ("nodes", "*"): "GET",
+    ("events",): "GET", ("inject", "*"): "POST", ("reload",): "POST",
+}
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, default=str))
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(data, status=status, headers=headers,
+                             dumps=lambda d: json.dumps(d, default=str))
+
+
+class NotReloadable(Exception):
+    """The runtime cannot re-read its flows (no node registry, or not loaded from files)."""
 
 
 class AdminApi:
@@ -46,44 +66,70 @@ class AdminApi:
     def __init__(self, server: HttpServer):
         self.server = server
         self.runtime = server.runtime
+        self._reloading = asyncio.Lock()  # one reload at a time
+        self._event_sockets: set[web.WebSocketResponse] = set()
+        # Event streams never end by themselves: close them when the server shuts down, or the
+        # shutdown would wait for them until its timeout.
+        server.app.on_shutdown.append(self._close_event_sockets)
+
+    @property
+    def event_clients(self) -> int:
+        """How many ``/admin/events`` websockets are open."""
+        return len(self._event_sockets)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        path = request.path.rstrip("/")
+        path = request.path.rstrip("/") or "/"
         method = request.method
-        if path == "/metrics" and method == "GET":
-            return web.Response(text=self.metrics(), content_type="text/plain",
-                                charset="utf-8", headers={"X-Content-Type-Options": "nosniff"})
-        parts = path.split("/")[2:]  # after "/admin"
-        if method == "GET":
-            if parts == ["flows"]:
-                return _json(self.flows())
-            if parts == ["types"]:
-                return _json(self.types())
-            if parts == ["nodes"]:
-                return _json([self.node_info(n) for n in self.runtime.nodes.values()])
-            if len(parts) == 2 and parts[0] == "nodes":
-                node = self.runtime.get_node(parts[1])
-                if node is None:
-                    return _json({"error": f"no node '{parts[1]}'"}, 404)
-                return _json(self.node_info(node))
-            if parts == ["events"]:
-                return await self.events(request)
-            if parts in ([], [""]):
-                return _json({"endpoints": ["/admin/flows", "/admin/types", "/admin/nodes",
-                                            "/admin/events", "/metrics"]})
+        if path == "/metrics":
+            if method != "GET":
+                return _json({"error": f"{method} not allowed"}, 405, {"Allow": "GET"})
+            return web.Response(body=self.metrics().encode(), headers={
+                "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
+                "X-Content-Type-Options": "nosniff"})
+        parts = tuple(path.split("/")[2:])  # after "/admin"
+        allowed = _ENDPOINTS.get(parts) or _ENDPOINTS.get((*parts[:1], "*") if len(parts) == 2
+                                                          else ())
+        if len(parts) == 2 and allowed is None or parts and allowed == "GET" and not parts[-1]:
+            allowed = None
+        if allowed is None:
+            return _json({"error": f"no admin endpoint {method} {request.path}"}, 404)
+        if method != allowed:
+            return _json({"error": f"{method} not allowed"}, 405, {"Allow": allowed})
         if method == "POST":
             denied = self._check_token(request)
             if denied is not None:
                 return denied
-            if len(parts) == 2 and parts[0] == "inject":
-                return await self.inject(request, parts[1])
-            if parts == ["reload"]:
+        return await self._dispatch(request, parts)
+
+    async def _dispatch(self, request: web.Request, parts: tuple[str, ...]) -> web.StreamResponse:
+        match parts:
+            case ():
+                return _json({"endpoints": [f"{m} /admin/{'/'.join(p).replace('*', '{id}')}"
+                                            for p, m in _ENDPOINTS.items() if p]
+                              + ["GET /metrics"]})
+            case ("flows",):
+                return _json(self.flows())
+            case ("types",):
+                return _json(self.types())
+            case ("nodes",):
+                return _json([self.node_info(n) for n in self.runtime.nodes.values()])
+            case ("nodes", node_id):
+                node = self.runtime.get_node(node_id)
+                if node is None:
+                    return _json({"error": f"no node '{node_id}'"}, 404)
+                return _json(self.node_info(node))
+            case ("events",):
+                return await self.events(request)
+            case ("inject", node_id):
+                return await self.inject(request, node_id)
+            case ("reload",):
                 return await self.reload()
-        return _json({"error": f"no admin endpoint {method} {request.path}"}, 404)
+        raise AssertionError(f"unhandled admin endpoint {parts}")  # _ENDPOINTS lists them all
 
     # -- reading --------------------------------------------------------------------------------
 
     def flows(self) -> list[dict[str, Any]]:
+        """Each loaded flow with its nodes (disabled ones too) and their wires."""
         flowset = self.runtime.flowset
         return [{"flow": f.info.name, "file": str(f.path), "description": f.info.description,
                  "nodes": [{"id": i, "type": flowset.nodes[i].type,
@@ -93,6 +139,7 @@ class AdminApi:
                 for f in flowset.flows]
 
     def types(self) -> list[dict[str, Any]]:
+        """The registered node types; without a registry, the types the loaded flows use."""
         registry = getattr(self.runtime, "registry", None)
         classes = registry.types() if registry is not None else sorted(
             {s.node_class for s in self.runtime.flowset.nodes.values()},
@@ -103,6 +150,7 @@ class AdminApi:
 
     @staticmethod
     def node_info(node: Any) -> dict[str, Any]:
+        """A running node's state, last status and counters."""
         return {"id": node.id, "type": node.type, "name": node.name, "flow": node.flow.name,
                 "state": node.state, "status": node.last_status or {},
                 "counters": {"in": node.msgs_in, "out": node.msgs_out,
@@ -110,7 +158,7 @@ class AdminApi:
                              "handler_seconds": round(node.handler_seconds, 6)}}
 
     def metrics(self) -> str:
-        """Prometheus text exposition of the per-node counters."""
+        """Prometheus text exposition (format 0.0.4) of the per-node counters."""
         lines: list[str] = []
         series = (("flowengine_node_messages_in_total", "counter", "Messages received.",
                    "msgs_in"),
@@ -132,17 +180,30 @@ class AdminApi:
         return "\n".join(lines) + "\n"
 
     async def events(self, request: web.Request) -> web.StreamResponse:
-        """Stream runtime events as JSON text frames: ``{"kind": ..., "data": ...}``."""
-        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=64 * 1024)
+        """Stream runtime events as JSON text frames: ``{"kind": ..., "data": ...}``.
+
+        Kinds are the runtime's (``debug``, ``status``, ``error``, ``log``) plus ``dropped``
+        (``{"count": n}``): the client read too slowly and the ``n`` oldest buffered events
+        were discarded just before the events that follow.
+        """
+        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=EVENT_FRAME_LIMIT)
         await ws.prepare(request)
-        queue: deque[str] = deque(maxlen=EVENT_QUEUE_LIMIT)
+        limit = EVENT_QUEUE_LIMIT
+        queue: deque[str] = deque()
+        dropped = 0
         wake = asyncio.Event()
 
         def on_event(kind: str, data: dict[str, Any]) -> None:
+            # Called synchronously by the runtime: never block, never grow without bound.
+            nonlocal dropped
+            if len(queue) >= limit:
+                queue.popleft()
+                dropped += 1
             queue.append(json.dumps({"kind": kind, "data": data}, default=str))
             wake.set()
 
         unsubscribe = self.runtime.events.subscribe(on_event)
+        self._event_sockets.add(ws)
 
         async def reader() -> None:
             async for msg in ws:  # the client sends nothing we need; watch for close
@@ -150,6 +211,7 @@ class AdminApi:
                     break
 
         reading = asyncio.create_task(reader())
+        waiter: asyncio.Task[Any] | None = None
         try:
             while not ws.closed and not reading.done():
                 waiter = asyncio.create_task(wake.wait())
@@ -157,15 +219,29 @@ class AdminApi:
                 waiter.cancel()
                 wake.clear()
                 while queue and not ws.closed:
+                    if dropped:
+                        lost, dropped = dropped, 0
+                        await ws.send_str(json.dumps({"kind": "dropped",
+                                                      "data": {"count": lost}}))
                     await ws.send_str(queue.popleft())
         except (ConnectionError, RuntimeError):
-            pass
+            pass  # the client went away mid-send
         finally:
             unsubscribe()
-            reading.cancel()
+            self._event_sockets.discard(ws)
+            for task in (reading, waiter):
+                if task is not None:
+                    task.cancel()
+            await asyncio.gather(reading, *(() if waiter is None else (waiter,)),
+                                 return_exceptions=True)
             with contextlib.suppress(Exception):
                 await ws.close()
         return ws
+
+    async def _close_event_sockets(self, _app: web.Application) -> None:
+        for ws in list(self._event_sockets):
+            with contextlib.suppress(Exception):
+                await ws.close(message=b"server shutdown")
 
     # -- mutating -------------------------------------------------------------------------------
 
@@ -174,23 +250,31 @@ class AdminApi:
         if not token:
             return _json({"error": "the admin API is read-only: set FLOWENGINE_ADMIN_TOKEN to "
                                    "allow changes"}, 403)
-        given = request.headers.get("Authorization", "")
-        if not given.startswith("Bearer ") or not hmac.compare_digest(given[7:], token):
-            return _json({"error": "a valid bearer token is required"}, 401)
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        # Compare bytes: compare_digest refuses non-ASCII text, and a header may hold any.
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.strip().encode("utf-8", "surrogateescape"), token.encode("utf-8")):
+            return _json({"error": "a valid bearer token is required"}, 401,
+                         {"WWW-Authenticate": 'Bearer realm="flowengine"'})
         return None
 
     async def inject(self, request: web.Request, node_id: str) -> web.Response:
+        """Trigger an inject node; ``{"props": {path: value}}`` replaces its properties."""
         node = self.runtime.get_node(node_id)
-        if node is None or not hasattr(node, "inject"):
+        if node is None or not callable(getattr(node, "inject", None)):
             return _json({"error": f"no inject node '{node_id}'"}, 404)
         overrides = None
         if request.can_read_body:
             try:
-                body = await request.json()
+                body = json.loads(await request.read() or b"null")
             except (ValueError, UnicodeDecodeError):
                 return _json({"error": "the body must be JSON"}, 400)
-            if isinstance(body, dict) and isinstance(body.get("props"), dict):
-                overrides = body["props"]
+            if body is not None and not isinstance(body, dict):
+                return _json({"error": "the body must be a JSON object"}, 400)
+            props = (body or {}).get("props")
+            if props is not None and not isinstance(props, dict):
+                return _json({"error": "props must be an object: message path -> value"}, 400)
+            overrides = props
         try:
             msg = node.inject(overrides)
         except Exception as exc:  # a bad override (e.g. an invalid path) is the caller's error
@@ -198,15 +282,71 @@ class AdminApi:
         return _json({"injected": node_id, "msgid": msg.get("_msgid")})
 
     async def reload(self) -> web.Response:
-        reloader = getattr(self.runtime, "reload_from_files", None)
-        if reloader is None:
-            return _json({"error": "this runtime was not started from files"}, 409)
-        try:
-            summary = await reloader()
-        except Exception as exc:
-            return _json({"error": str(exc)}, 400)
+        """Re-read the flow files: 200 with the summary, 400 with every load error (the
+        running flows untouched), 409 when the runtime cannot reload."""
+        async with self._reloading:
+            try:
+                summary = await reload_from_files(self.runtime)
+            except NotReloadable as exc:
+                return _json({"error": str(exc)}, 409)
+            except FlowLoadError as exc:
+                errors = [str(e) for e in exc.errors]
+                log.error("reload refused: %d error(s); the running flows are unchanged",
+                          len(errors))
+                return _json({"error": "the flow files have errors; nothing was changed",
+                              "errors": errors}, 400)
+            except Exception as exc:
+                log.exception("reload failed")
+                return _json({"error": f"reload failed: {exc}"}, 500)
         return _json(summary)
 
 
+async def reload_from_files(runtime: Runtime) -> dict[str, Any]:
+    """Load the files the runtime's flows came from again and apply them (``Runtime.reload``:
+    only added, changed and removed nodes restart).
+
+    Returns ``{"added", "changed", "removed"}`` (node ids) and ``warnings`` (load warnings,
+    and a note when settings changed: those apply only at the next start). Raises
+    :class:`~flowengine.errors.FlowLoadError` without touching the running flows when the
+    files are invalid now, and :class:`NotReloadable` when the runtime has no node registry
+    or no flow files. Files given to ``flowrun`` as a folder are re-read, but a file added to
+    that folder is not picked up (``flowrun --watch`` does that).
+    """
+    from flowengine.loader import Loader
+
+    if runtime.registry is None:
+        raise NotReloadable("this runtime has no node registry to load flows with")
+    files = _root_files(runtime.flowset)
+    if not files:
+        raise NotReloadable("this runtime was not started from flow files")
+    flowset = Loader(runtime.registry).load(files)
+    warnings = [str(w) for w in flowset.warnings]
+    if _file_settings(flowset) != _file_settings(runtime.flowset):
+        warnings.append("settings changed; they apply when flowrun is restarted")
+    summary: dict[str, Any] = dict(await runtime.reload(flowset))
+    summary["warnings"] = warnings
+    return summary
+
+
+def _root_files(flowset: FlowSet) -> list[Path]:
+    """The loaded files no other loaded file includes (the includes are followed again, so a
+    file dropped from an ``include`` list is dropped from the flows)."""
+    from flowengine.loader import expand_paths
+
+    included: set[Path] = set()
+    for flow in flowset.flows:
+        for path in flow.includes:
+            included.update(p.resolve() for p in (expand_paths([path]) if path.is_dir()
+                                                  else [path]))
+    roots = [f.path for f in flowset.flows if f.path.resolve() not in included]
+    return roots or flowset.files  # an include cycle among all files: load them all
+
+
+def _file_settings(flowset: FlowSet) -> dict[Path, dict[str, Any]]:
+    # Each file's own settings: the merged ones may carry overrides such as flowrun --port.
+    return {f.path.resolve(): f.settings for f in flowset.flows}
+
+
 def _label(value: str) -> str:
+    """A Prometheus label value: backslash, double quote and newline escaped."""
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -44,8 +44,9 @@ class HttpServer:
         settings = dict(settings or {})
         self.runtime = runtime
         self.host: str = settings.get("host", "0.0.0.0")
-        self.port: int = int(settings.get("port", DEFAULT_PORT) if settings.get("port")
-                             is not None else DEFAULT_PORT)
+        # ``port: null`` registers routes without listening (flow tests run that way).
+        port = settings.get("port", DEFAULT_PORT)
+        self.port: int | None = None if port is None else int(port)
         static = settings.get("static") or []
         self.static_dirs = [Path(p).resolve() for p in ([static] if isinstance(static, str)
                                                         else static)]
@@ -91,7 +92,9 @@ class HttpServer:
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Listen; with port 0 the chosen port is stored in ``self.port``."""
+        """Listen; with port 0 the chosen port is stored in ``self.port``; with None, don't."""
+        if self.port is None:
+            return
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
                                      shutdown_timeout=2.0)
         await self._runner.setup()
