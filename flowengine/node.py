@@ -144,6 +144,7 @@ class Node:
         self._wires: tuple[tuple[Node, ...], ...] = ()
         self._complete_nodes: tuple[Node, ...] = ()
         self._backlog: list[dict[str, Any]] = []
+        self._failed_msg: dict[str, Any] | None = None
         self.configure(config)
 
     # -- hooks ------------------------------------------------------------------------------

@@ -183,7 +183,7 @@ class Router:
             if result is not None:
                 self.emit(node, result, msg)
             if node._complete_nodes and node._auto_complete:  # type: ignore[attr-defined]
-                runtime.complete(node, msg)
+                runtime.finish(node, msg)
         if queue:
             self._schedule()
         elif not self.tasks:
@@ -207,7 +207,7 @@ class Router:
         if result is not None:
             self.emit(node, result, msg)
         if node._complete_nodes and node._auto_complete:  # type: ignore[attr-defined]
-            self.runtime.complete(node, msg)
+            self.runtime.finish(node, msg)
 
     async def _finish_awaitable(self, node: Node, awaitable: Any,
                                 source_msg: dict[str, Any] | None) -> None:

@@ -338,6 +338,8 @@ class Runtime:
                      msg: dict[str, Any] | None) -> None:
         """Route an error to catch nodes (with ``msg``) or log it (without, or when uncaught)."""
         node.error_count += 1
+        if msg is not None:
+            node._failed_msg = msg  # a failed message does not complete (Node-RED's done(err))
         text = error_text(err)
         msgid = msg.get("_msgid") if isinstance(msg, dict) else None
         self.events.publish("error", {"node": node.id, "flow": node.flow.name, "type": node.type,
@@ -399,6 +401,13 @@ class Runtime:
                 status_msg = {**shown, "source": {"id": node.id, "type": node.type,
                                                   "name": node.name}}
                 self.router.emit(watcher.node, {"status": status_msg, "_msgid": new_msgid()})
+
+    def finish(self, node: Node, msg: dict[str, Any]) -> None:
+        """A handler returned: complete ``msg`` unless the node reported an error on it."""
+        if node._failed_msg is msg:
+            node._failed_msg = None
+            return
+        self.complete(node, msg)
 
     def complete(self, node: Node, msg: dict[str, Any]) -> None:
         """``node`` finished ``msg``: complete nodes watching it send a copy with

@@ -560,3 +560,32 @@ async def test_reload_adds_and_removes_nodes() -> None:
         h.send("keep", {"payload": {}})  # the kept node is rewired to the new one
         await h.settle()
         assert len(h.node("new").kept) == 1  # type: ignore[attr-defined]
+
+
+async def test_a_message_the_node_reported_an_error_on_does_not_complete() -> None:
+    """Node-RED's done(err): an error reported with the message means no complete event."""
+    text = """
+flow: t
+nodes:
+  check:
+    type: function
+    code: |
+      if msg["payload"] < 0:
+          node.error("negative", msg)
+          return None
+      return msg
+  finished:
+    type: complete
+    scope: [check]
+    wires: [sink]
+  sink:
+    type: debug
+    console: false
+"""
+    async with FlowHarness.from_yaml(text) as h:
+        for value in (1, -1, 2):
+            h.send("check", {"payload": value})
+        done = await h.received("sink", 2)
+        await h.settle()
+        assert [m["payload"] for m in h.received_now("sink")] == [1, 2]
+        assert [m["complete"]["source"]["id"] for m in done] == ["check", "check"]

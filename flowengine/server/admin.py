@@ -51,6 +51,15 @@ _ENDPOINTS: dict[tuple[str, ...], str] = {
 }
 
 
+def _endpoint_method(parts: tuple[str, ...]) -> str | None:
+    """The method the endpoint at ``/admin/<parts>`` answers; None if there is no such one."""
+    if parts in _ENDPOINTS:
+        return _ENDPOINTS[parts]
+    if len(parts) == 2 and parts[1]:
+        return _ENDPOINTS.get((parts[0], "*"))
+    return None
+
+
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response(data, status=status, headers=headers,
                              dumps=lambda d: json.dumps(d, default=str))
@@ -87,10 +96,7 @@ class AdminApi:
                 "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
                 "X-Content-Type-Options": "nosniff"})
         parts = tuple(path.split("/")[2:])  # after "/admin"
-        allowed = _ENDPOINTS.get(parts) or _ENDPOINTS.get((*parts[:1], "*") if len(parts) == 2
-                                                          else ())
-        if len(parts) == 2 and allowed is None or parts and allowed == "GET" and not parts[-1]:
-            allowed = None
+        allowed = _endpoint_method(parts)
         if allowed is None:
             return _json({"error": f"no admin endpoint {method} {request.path}"}, 404)
         if method != allowed:
