@@ -220,7 +220,7 @@ def cmd_nodes(args: argparse.Namespace, registry: NodeRegistry) -> int:
 def cmd_graph(args: argparse.Namespace, registry: NodeRegistry) -> int:
     from flowengine.dot import to_dot
 
-    flowset = _load_with_setting_dirs(args.paths, registry)
+    flowset = _load_with_setting_dirs(args.paths, registry, running=False)
     if flowset is None:
         return EXIT_INVALID
     print(to_dot(flowset))

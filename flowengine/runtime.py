@@ -205,7 +205,8 @@ class Runtime:
             old[i].type != new[i].type or old[i].signature() != new[i].signature()
             or old[i].disabled != new[i].disabled or new[i].flow.name in flow_env_changed
             or old[i].flow.name != new[i].flow.name)}
-        changed |= _dependents(new, changed)
+        while more := _dependents(new, changed):  # nodes using a changed config node, transitively
+            changed |= more
         added = [i for i in new if i not in old]
         removed = [i for i in old if i not in new]
         restart = sorted(changed)
@@ -233,8 +234,6 @@ class Runtime:
         for node in self._start_order(starting):  # type: ignore[arg-type]
             await self._start_node(node)
         summary = {"added": added, "changed": restart, "removed": removed}
-        log.info("reloaded: %d added, %d changed, %d removed", len(added), len(restart),
-                 len(removed))
         return summary
 
     @property
