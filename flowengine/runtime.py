@@ -86,6 +86,7 @@ class Runtime:
         self.serve_http = serve_http
         self._http: HttpServer | None = None
         self._shared: dict[Any, Any] = {}
+        self._reload_lock = asyncio.Lock()
         self.settings: dict[str, Any] = flowset.settings
         self.base_dir = Path(base_dir) if base_dir else (
             flowset.flows[0].path.parent if flowset.flows else Path.cwd())
@@ -151,10 +152,25 @@ class Runtime:
         for spec in specs:
             self._bind(spec.instance)  # type: ignore[arg-type]
         self._wire_all()
-        for node in self._start_order([s.instance for s in specs]):  # type: ignore[misc]
+        order = self._start_order([s.instance for s in specs])  # type: ignore[misc]
+        sources = [n for n in order if n.is_source]
+        for node in order:
+            if not node.is_source:
+                await self._start_node(node)
+        # Sources register their routes and paths in on_start, which works before or after
+        # listening; listening before sources produce means a taken port stops everything
+        # before any message flows.
+        try:
+            if self.serve_http or self._http is not None:
+                await self.http.start()
+        except OSError:
+            for node in reversed(order):
+                if not node.is_source:
+                    await self._close_node(node, removed=True)
+            await self.contexts.stop()
+            raise
+        for node in sources:
             await self._start_node(node)
-        if self.serve_http or self._http is not None:
-            await self.http.start()
         self.started = True
         log.info("started %d nodes in %d flows", len(self.nodes), len(self.flowset.flows))
 
@@ -195,7 +211,12 @@ class Runtime:
 
     async def reload(self, flowset: FlowSet) -> dict[str, list[str]]:
         """Apply new flows, restarting only the nodes whose definition changed (Node-RED's
-        "modified nodes" deploy). Returns the ids that were added, changed and removed."""
+        "modified nodes" deploy). Returns the ids that were added, changed and removed.
+        Reloads (from --watch and the admin API) run one at a time."""
+        async with self._reload_lock:
+            return await self._reload(flowset)
+
+    async def _reload(self, flowset: FlowSet) -> dict[str, list[str]]:
         old = self.flowset.nodes
         new = flowset.nodes
         flow_env_changed = {f.info.name for f in flowset.flows

@@ -87,6 +87,8 @@ class AdminApi:
         return len(self._event_sockets)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Answer a request for ``/metrics`` or under ``/admin``: 404 for an unknown endpoint,
+        405 for a wrong method, then the token check for mutating calls."""
         path = request.path.rstrip("/") or "/"
         method = request.method
         if path == "/metrics":

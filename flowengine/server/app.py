@@ -29,6 +29,12 @@ SocketHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 DEFAULT_PORT = 1880
 DEFAULT_MAX_BODY = 5 * 1024 * 1024  # bytes; Node-RED's apiMaxLength is "5mb"
+DEFAULT_REQUEST_TIMEOUT = 120.0  # seconds; Node-RED's httpRequestTimeout
+# aiohttp closes a connection that has not sent a complete request head this long after it
+# opened (or after its last response): our defence against slowloris-style clients, since
+# aiohttp has no separate header-read timeout. Node.js's server.headersTimeout is 60 s.
+DEFAULT_IDLE_TIMEOUT = 60.0
+DEFAULT_BACKLOG = 1024  # pending connections; bursts of hundreds of clients must not see refusals
 
 
 class HttpServer:
@@ -36,8 +42,11 @@ class HttpServer:
 
     Settings (``settings.http``): ``port`` (1880; 0 picks a free port), ``host`` (``0.0.0.0``),
     ``static`` (a folder, or a list of folders), ``max_body`` (bytes, 5 MiB),
-    ``request_timeout`` (how long an http-in request may wait for its http-response, 120 s),
-    ``admin_token`` (or the ``FLOWENGINE_ADMIN_TOKEN`` environment variable).
+    ``request_timeout`` (how long an http-in request may take to send its body and to get its
+    http-response: 408 or 504 after that; 120 s), ``idle_timeout`` (a connection that sends no
+    complete request head for this long, new or between keep-alive requests, is closed; 60 s),
+    ``backlog`` (pending connections, 1024), ``admin_token`` (or the
+    ``FLOWENGINE_ADMIN_TOKEN`` environment variable).
     """
 
     def __init__(self, runtime: Runtime, settings: dict[str, Any] | None = None):
@@ -51,7 +60,10 @@ class HttpServer:
         self.static_dirs = [Path(p).resolve() for p in ([static] if isinstance(static, str)
                                                         else static)]
         self.max_body = int(settings.get("max_body", DEFAULT_MAX_BODY))
-        self.request_timeout = parse_duration(settings.get("request_timeout", 120))
+        self.request_timeout = parse_duration(settings.get("request_timeout",
+                                                           DEFAULT_REQUEST_TIMEOUT))
+        self.idle_timeout = parse_duration(settings.get("idle_timeout", DEFAULT_IDLE_TIMEOUT))
+        self.backlog = int(settings.get("backlog", DEFAULT_BACKLOG))
         self.admin_token: str | None = (settings.get("admin_token")
                                         or os.environ.get("FLOWENGINE_ADMIN_TOKEN") or None)
         self.routes = RouteTable()
@@ -96,10 +108,16 @@ class HttpServer:
         if self.port is None:
             return
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
-                                     shutdown_timeout=2.0)
+                                     shutdown_timeout=2.0, keepalive_timeout=self.idle_timeout)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        await site.start()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True,
+                           backlog=self.backlog)
+        try:
+            await site.start()
+        except OSError:  # e.g. the port is taken: leave nothing half set up behind
+            await self._runner.cleanup()
+            self._runner = None
+            raise
         server = getattr(site, "_server", None)
         if server is not None and server.sockets:
             self.port = server.sockets[0].getsockname()[1]
@@ -136,10 +154,13 @@ class HttpServer:
     def _static_file(self, path: str) -> Path | None:
         relative = path.lstrip("/")
         for root in self.static_dirs:
-            candidate = (root / relative).resolve()
-            if candidate.is_dir():
-                candidate = candidate / "index.html"
-            # Never serve outside the static folder (../ in the path).
-            if candidate.is_file() and candidate.is_relative_to(root):
-                return candidate
+            try:
+                candidate = (root / relative).resolve()
+                if candidate.is_dir():
+                    candidate = candidate / "index.html"
+                # Never serve outside the static folder (../ in the path).
+                if candidate.is_file() and candidate.is_relative_to(root):
+                    return candidate
+            except (OSError, ValueError):  # a NUL byte or a too long name: no such file
+                continue
         return None
