@@ -392,6 +392,9 @@ class Runtime:
         }
         if isinstance(err, BaseException):
             error["type"] = getattr(err, "error_type", None) or type(err).__name__
+            code = getattr(err, "code", None)  # e.g. a SQLSTATE; Node-RED copies err.code too
+            if code is not None:
+                error["code"] = code
             cause = err.__cause__ or err
             error["stack"] = "".join(traceback.format_exception(cause)).rstrip()
         for watcher in targets:

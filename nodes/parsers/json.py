@@ -18,6 +18,7 @@ import math
 import re
 import textwrap
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import jsonschema
@@ -49,6 +50,10 @@ def _to_json(value: Any) -> Any:
         return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, Decimal):  # PostgreSQL numeric columns, avg()
+        if not value.is_finite():
+            return None
+        return int(value) if value == value.to_integral_value() else float(value)
     if value is MISSING:
         return None
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")

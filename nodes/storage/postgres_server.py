@@ -1,0 +1,200 @@
+"""``postgres-server``: a PostgreSQL database shared by ``postgres`` nodes (a config node).
+
+``dsn: embedded`` (the default, also an empty dsn) runs PostgreSQL from the data directory as a
+child process of the runtime (:mod:`flowengine.pg.embedded`): started in ``on_start``, stopped
+in ``on_close``, restarted by the next message if it died meanwhile. Any other dsn is a
+``postgresql://`` URL.
+
+The node holds one asyncpg pool (:class:`flowengine.pg.Database`). Its public API for node
+types is :meth:`PostgresServerNode.run`, :meth:`attach`/:meth:`detach` (the node then shows
+the connection state as its status) and :attr:`address`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from flowengine import ConfigError, Node, parse_duration
+from flowengine import schema as s
+from flowengine.pg import (
+    Database,
+    EmbeddedPostgres,
+    PostgresError,
+    Result,
+    Statement,
+    describe_dsn,
+)
+
+EMBEDDED = "embedded"
+STATUS_REASON_MAX = 60  # characters of the failure reason shown in the status text
+
+
+class PostgresServerNode(Node):
+    type = "postgres-server"
+    category = "storage"
+    is_config = True
+    inputs = 0
+    outputs = 0
+    description = ("A PostgreSQL database for postgres nodes: a `postgresql://` URL, or "
+                   "`embedded` (the default) to run PostgreSQL from `data_dir` for as long as "
+                   "the flows run. Holds a connection pool that reconnects after the server "
+                   "went away; its status (and that of its postgres nodes) shows whether it is "
+                   "connected, with the server's address.")
+    example = textwrap.dedent("""\
+        db:
+          type: postgres-server
+          dsn: embedded   # or a URL, e.g. ${DATABASE_URL:-embedded}
+          data_dir: data/postgres
+          pool_max: 5
+        """)
+    schema = s.obj({
+        "dsn": s.string(EMBEDDED, "A `postgresql://user:password@host:port/database` URL, or "
+                        "`embedded` (also an empty value): run PostgreSQL locally (the pgserver "
+                        "package's build) on 127.0.0.1."),
+        "data_dir": s.string(description="Embedded only: the PostgreSQL data directory, "
+                             "relative to the flow file. Default: `postgres` under the "
+                             "`data_dir` setting, else `.flowengine/postgres` beside the flow "
+                             "file."),
+        "port": s.integer(0, "Embedded only: the TCP port on 127.0.0.1; 0 picks a free one.",
+                          minimum=0, maximum=65535),
+        "pool_min": s.integer(1, "Connections the pool keeps open.", minimum=0),
+        "pool_max": s.integer(10, "Most connections open at once (and so statements running "
+                              "at once).", minimum=1),
+        "connect_timeout": s.duration("10s", "How long opening a connection may take."),
+    })
+
+    def configure(self, config: dict[str, Any]) -> None:
+        dsn = config["dsn"].strip()
+        self.is_embedded = dsn in ("", EMBEDDED)
+        if not self.is_embedded and not dsn.startswith(("postgresql://", "postgres://")):
+            raise ConfigError("expected `embedded` or a URL starting with postgresql://", "dsn")
+        if config["pool_min"] > config["pool_max"]:
+            raise ConfigError(f"pool_min ({config['pool_min']}) is larger than pool_max "
+                              f"({config['pool_max']})", "pool_min")
+        self._dsn = dsn
+        self._connect_timeout = parse_duration(config["connect_timeout"])
+        #: The embedded server (``dsn: embedded``) once started, else None.
+        self.embedded: EmbeddedPostgres | None = None
+        self._db: Database | None = None
+        self._start_error = ""
+        self._closing = False
+        self._revive_lock = asyncio.Lock()
+        self._users: list[Node] = []
+        self._was_disconnected = False
+        self._shown: dict[str, Any] = {}
+
+    # -- public API for postgres nodes ------------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        """``host:port/database`` of the server (no credentials)."""
+        if self._db is not None:
+            return self._db.address
+        return EMBEDDED if self.is_embedded else describe_dsn(self._dsn)
+
+    async def run(self, statements: Sequence[Statement],
+                  transaction: bool = False) -> list[Result]:
+        """Run statements on one pooled connection (see :meth:`flowengine.pg.Database.run`).
+        Raises :class:`flowengine.pg.PostgresError`, which carries the SQLSTATE."""
+        if self._db is None:
+            raise PostgresError(f"no database: {self._start_error or 'not started'}", "08001")
+        if self.embedded is not None and not self.embedded.running:
+            await self._revive()
+        return await self._db.run(statements, transaction)
+
+    def attach(self, node: Node) -> None:
+        """Show this server's connection state as ``node``'s status from now on."""
+        self._users.append(node)
+        if self._shown:
+            node.status(self._shown)
+
+    def detach(self, node: Node) -> None:
+        """Stop showing the connection state on ``node``."""
+        if node in self._users:
+            self._users.remove(node)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    async def on_start(self) -> None:
+        self._closing, self._start_error = False, ""
+        dsn = self._dsn
+        if self.is_embedded:
+            self.embedded = EmbeddedPostgres(self._data_dir(), port=self.config["port"])
+            self._show("yellow", "ring", "starting embedded PostgreSQL")
+            try:
+                # initdb and the server start block for a second or more: not on the loop.
+                await asyncio.to_thread(self.embedded.start)
+            except Exception as exc:
+                self._start_error = f"embedded PostgreSQL did not start: {exc}"
+                self._show("red", "ring", "embedded PostgreSQL did not start")
+                raise
+            dsn = self.embedded.dsn
+        self._db = Database(dsn, min_size=self.config["pool_min"],
+                            max_size=self.config["pool_max"],
+                            connect_timeout=self._connect_timeout, on_state=self._on_state)
+        self._show("yellow", "ring", f"connecting {self._db.address}")
+        with contextlib.suppress(PostgresError):
+            # Not fatal (the status and a warning say so): the flows start, and each message
+            # tries to connect again.
+            await self._db.connect()
+
+    async def on_close(self, removed: bool) -> None:
+        self._closing = True
+        db, self._db = self._db, None
+        if db is not None:
+            await db.close()
+        if self.embedded is not None:
+            await asyncio.to_thread(self.embedded.stop)
+        self._show("", "", "")
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _data_dir(self) -> Path:
+        configured = self.config.get("data_dir")
+        flow_file = Path(self.flow.file)
+        base = flow_file.parent if flow_file.is_file() else self.runtime.base_dir
+        if configured:
+            return (base / Path(configured).expanduser()).absolute()
+        setting = self.runtime.settings.get("data_dir")
+        if setting:  # the loader made it absolute (relative to the file that set it)
+            return Path(setting) / "postgres"
+        return (base / ".flowengine" / "postgres").absolute()
+
+    async def _revive(self) -> None:
+        """Start the embedded server again after it stopped behind our back."""
+        assert self.embedded is not None
+        async with self._revive_lock:
+            if self.embedded.running or self._closing:
+                return
+            self.warn(f"embedded PostgreSQL on {self.embedded.address} stopped; restarting it")
+            if self._db is not None:
+                self._db.mark_disconnected("embedded server stopped, restarting")
+            try:
+                await asyncio.to_thread(self.embedded.start)
+            except Exception as exc:
+                raise PostgresError(f"embedded PostgreSQL did not restart: {exc}",
+                                    "08001") from exc
+
+    def _on_state(self, connected: bool, reason: str) -> None:
+        """The pool's connection state changed: status, and one log line per change."""
+        address = self.address
+        if connected:
+            self._show("green", "dot", f"connected {address}")
+            if self._was_disconnected:
+                self.log(f"connected to {address} again")
+            return
+        self._was_disconnected = True
+        self.warn(f"database {address} unavailable: {reason}")
+        short = reason if len(reason) <= STATUS_REASON_MAX else reason[:STATUS_REASON_MAX] + "…"
+        self._show("red", "ring", f"disconnected {address}: {short}")
+
+    def _show(self, fill: str, shape: str, text: str) -> None:
+        self._shown = {"fill": fill, "shape": shape, "text": text} if text else {}
+        self.status(self._shown)
+        for node in self._users:
+            node.status(self._shown)
