@@ -171,6 +171,8 @@ class Runtime:
             raise
         for node in sources:
             await self._start_node(node)
+        if self._http is not None and not self._http.listening:  # created by a source
+            await self._http.start()
         self.started = True
         log.info("started %d nodes in %d flows", len(self.nodes), len(self.flowset.flows))
 

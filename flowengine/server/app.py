@@ -101,11 +101,17 @@ class HttpServer:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{self.port}"
 
+    @property
+    def listening(self) -> bool:
+        """True between :meth:`start` and :meth:`stop`."""
+        return self._runner is not None
+
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Listen; with port 0 the chosen port is stored in ``self.port``; with None, don't."""
-        if self.port is None:
+        """Listen; with port 0 the chosen port is stored in ``self.port``; with None, don't.
+        Calling it again while listening does nothing."""
+        if self.port is None or self._runner is not None:
             return
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
                                      shutdown_timeout=2.0, keepalive_timeout=self.idle_timeout)
@@ -138,7 +144,10 @@ class HttpServer:
         socket = self._sockets.get(path)
         if socket is not None and request.headers.get("Upgrade", "").lower() == "websocket":
             return await socket[0](request)
-        found = self.routes.match(request.method, path)
+        # Routes match the raw path (Express does), so an encoded "/" stays inside a parameter;
+        # the decoded path is the fallback for routes written with non-ASCII characters.
+        found = (self.routes.match(request.method, request.rel_url.raw_path)
+                 or self.routes.match(request.method, path))
         if found is not None:
             route, params = found
             return await route.handler(request, params)
@@ -146,7 +155,8 @@ class HttpServer:
             static = self._static_file(path)
             if static is not None:
                 return web.FileResponse(static)
-        allowed = self.routes.allowed_methods(path)
+        allowed = (self.routes.allowed_methods(request.rel_url.raw_path)
+                   or self.routes.allowed_methods(path))
         if allowed:
             raise web.HTTPMethodNotAllowed(request.method, allowed)
         raise web.HTTPNotFound()

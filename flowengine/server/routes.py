@@ -1,8 +1,10 @@
 """Route patterns for http-in nodes, in Express's syntax as Node-RED uses it.
 
 ``/users/:id`` captures ``id``; ``/files/*`` captures the rest of the path as ``0``; a trailing
-slash is optional. The table is mutable at run time (a reload adds and removes routes), which is
-why it is ours rather than aiohttp's router, which freezes when the server starts.
+slash is optional and case does not matter (Express's defaults). Patterns match the raw
+(percent-encoded) path and captured values are decoded, as in Express, so ``/files/a%2Fb``
+gives ``:name`` = ``a/b``. The table is mutable at run time (a reload adds and removes routes),
+which is why it is ours rather than aiohttp's router, which freezes when the server starts.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 _PARAM = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)|\*")
 METHODS = ("get", "post", "put", "delete", "patch", "head", "options")
@@ -32,7 +35,7 @@ def compile_pattern(path: str) -> re.Pattern[str]:
             wildcard += 1
         last = match.end()
     parts.append(re.escape(path[last:].rstrip("/")))
-    return re.compile("^" + "".join(parts) + "/?$")
+    return re.compile("^" + "".join(parts) + "/?$", re.IGNORECASE)
 
 
 @dataclass
@@ -73,7 +76,7 @@ class RouteTable:
                 continue
             found = route.pattern.match(path)
             if found:
-                params = {(k if not k.startswith("_w") else k[2:]): v
+                params = {(k if not k.startswith("_w") else k[2:]): unquote(v)
                           for k, v in found.groupdict().items()}
                 return route, params
         return None

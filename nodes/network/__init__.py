@@ -1,0 +1,1 @@
+"""Network nodes: HTTP endpoints and client, websockets, the host's addresses."""
