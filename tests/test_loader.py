@@ -431,7 +431,7 @@ def test_an_unknown_node_type_names_the_closest(registry: NodeRegistry, write: A
         """)
     assert errors(registry, path) == [
         f"{path}:4:11: node 'fn', field 'type': unknown node type 'functoin' "
-        "(did you mean 'function'?)",
+        "(did you mean 'function', 'junction'?)",
         f"{path}:7:11: node 'x', field 'type': unknown node type 'no-such-thing'",
         f"{path}:8:3: node 'untyped': 'type' is required",
     ]
