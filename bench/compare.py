@@ -4,10 +4,13 @@
     python bench/compare.py --cases chain:100 --reps 1 --n 50000
     python bench/compare.py --only flowengine     # no Node-RED (no npm needed)
 
-For every repetition and every case (workload:batch) it runs flowengine (``run_flowengine.py``,
-a fresh Python process) and Node-RED (the shared bench's ``run.sh``/``bench.py``, a fresh
-Node-RED process) one after the other, alternating which goes first, then prints a table of
-medians: msgs/s, ratio flowengine / Node-RED against the target, p50/p99 latency and peak RSS.
+For every repetition and every case (workload:batch) it runs flowengine and Node-RED one after
+the other, alternating which goes first, each in a fresh process, then prints a table of medians:
+msgs/s, ratio flowengine / Node-RED against the target, p50/p99 latency and peak RSS. Both sides
+are driven by the shared bench's ``bench.py`` (start the server, GET /ping until ready, warm-up of
+N/10, measured pass GET /bench/<name>/run?n=N&batch=B, VmHWM from /proc); flowengine's server is
+``bench/serve.py``. ``--driver inproc`` drives flowengine with ``run_flowengine.py`` instead (same
+flow, source triggered in-process, no HTTP server needed).
 
 The shared Node-RED bench is ``../shared/bench/nodered`` relative to the repository root, or
 ``$NODERED_BENCH_DIR``. Its run.sh installs Node-RED on first use (into ``$NR_BENCH_DIR``,
@@ -26,6 +29,7 @@ import json
 import os
 import re
 import resource
+import shlex
 import statistics
 import subprocess
 import sys
@@ -104,7 +108,7 @@ class Run:
     error: str | None = None
 
 
-def run_flowengine(workload: str, n: int, batch: int, quiet: tuple[float, float]) -> Run:
+def run_inproc(workload: str, n: int, batch: int, quiet: tuple[float, float]) -> Run:
     """``run_flowengine.py`` in a fresh interpreter; other-CPU = machine busy - child CPU."""
     if quiet[1] > 0:
         wait_quiet(*quiet)
@@ -128,15 +132,20 @@ def _num(text: str) -> float | None:
         return None
 
 
-def run_nodered(bench_dir: Path, workload: str, n: int, batch: int,
-                quiet: tuple[float, float]) -> Run:
-    """One run of the shared bench (fresh Node-RED process, warm-up N/10, measured pass)."""
+def run_shared(bench_dir: Path, workload: str, n: int, batch: int, quiet: tuple[float, float],
+               server_cmd: str | None = None) -> Run:
+    """One run of the shared bench driver: a fresh server process (Node-RED, or ``server_cmd``),
+    GET /ping until ready, a warm-up pass of N/10, the measured pass, peak RSS from /proc."""
+    env = dict(os.environ)
+    env.pop("SERVER_CMD", None)
+    if server_cmd:
+        env["SERVER_CMD"] = server_cmd
     with tempfile.TemporaryDirectory(prefix="fe-compare-") as tmp:
         json_out = Path(tmp) / "nodered.json"
         cmd = ["bash", str(bench_dir / "run.sh"), "--benches", workload, "--reps", "1",
                "--n", str(n), "--batch", str(batch), "--quiet-threshold", str(quiet[0]),
                "--quiet-wait", str(quiet[1]), "--json-out", str(json_out)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         details: dict[str, Any] = {}
         if json_out.exists():
             details = json.loads(json_out.read_text())
@@ -183,23 +192,24 @@ def fmt(v: float | None, digits: int = 3) -> str:
 
 def table(cases: list[Case], threshold: float, sides: list[str]) -> str:
     """A Markdown table of the medians; Node-RED columns only when Node-RED ran."""
-    both = "nodered" in sides
-    head = ["workload", "batch", "flowengine msgs/s"]
+    both = len(sides) == 2
+    label = {"flowengine": "flowengine", "nodered": "Node-RED"}
+    head = ["workload", "batch"] + [f"{label[s]} msgs/s" for s in sides]
     if both:
-        head += ["Node-RED msgs/s", "ratio", "target", "met?"]
-    head += ["flowengine p50 / p99 ms"] + (["Node-RED p50 / p99 ms"] if both else [])
-    head += ["flowengine RSS MB"] + (["Node-RED RSS MB"] if both else [])
-    head += ["runs msgs/s (fe / NR)" if both else "runs msgs/s", "disturbed"]
+        head += ["ratio", "target", "met?"]
+    head += [f"{label[s]} p50 / p99 ms" for s in sides]
+    head += [f"{label[s]} RSS MB" for s in sides]
+    head += ["runs msgs/s (" + " / ".join(label[s] for s in sides) + ")", "disturbed"]
     rows = []
     for c in cases:
-        fe, nr = c.median("flowengine", "msgs_per_s"), c.median("nodered", "msgs_per_s")
-        row = [c.workload, str(c.batch), fmt(fe)]
+        row = [c.workload, str(c.batch)] + [fmt(c.median(s, "msgs_per_s")) for s in sides]
         if both:
+            fe, nr = c.median("flowengine", "msgs_per_s"), c.median("nodered", "msgs_per_s")
             ratio = fe / nr if fe and nr else None
             target = TARGETS.get((c.workload, c.batch))
             met = "-" if target is None or ratio is None else ("yes" if ratio >= target else "NO")
-            row += [fmt(nr), f"{ratio:.2f}x" if ratio else "na",
-                    f">= {target:g}x" if target else "-", met]
+            row += [f"{ratio:.2f}x" if ratio else "na", f">= {target:g}x" if target else "-",
+                    met]
         for side in sides:
             row.append(f"{fmt(c.median(side, 'p50_ms'))} / {fmt(c.median(side, 'p99_ms'))}")
         for side in sides:
@@ -236,6 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=200000, help="messages per measured pass")
     ap.add_argument("--only", choices=("flowengine", "nodered"),
                     help="run one side only")
+    ap.add_argument("--driver", choices=("http", "inproc"), default="http",
+                    help="flowengine side: http = the shared bench.py driving bench/serve.py "
+                         "over HTTP exactly as it drives Node-RED (default); inproc = "
+                         "run_flowengine.py, which triggers the source in-process")
     ap.add_argument("--quiet-threshold", type=float, default=20,
                     help="%% of a core other processes may use before/while a run counts")
     ap.add_argument("--quiet-wait", type=float, default=180,
@@ -246,10 +260,12 @@ def main(argv: list[str] | None = None) -> int:
     cases = parse_cases(args.cases)
     sides = [args.only] if args.only else ["flowengine", "nodered"]
     bench_dir = nodered_bench_dir()
-    if "nodered" in sides and not (bench_dir / "run.sh").exists():
+    needs_shared = "nodered" in sides or args.driver == "http"
+    if needs_shared and not (bench_dir / "run.sh").exists():
         log(f"no Node-RED bench at {bench_dir} (set NODERED_BENCH_DIR)")
         return 2
     quiet = (args.quiet_threshold, args.quiet_wait)
+    serve = " ".join(shlex.quote(str(p)) for p in (sys.executable, HERE / "serve.py")) + " {flows}"
     failed = 0
     for rep in range(args.reps):
         for k, case in enumerate(cases):
@@ -258,10 +274,12 @@ def main(argv: list[str] | None = None) -> int:
             order = sides if (rep + k) % 2 == 0 else list(reversed(sides))
             for side in order:
                 log(f"[rep {rep + 1}/{args.reps}] {case.workload} batch={case.batch} {side}")
-                if side == "flowengine":
-                    run = run_flowengine(case.workload, args.n, case.batch, quiet)
+                if side == "nodered":
+                    run = run_shared(bench_dir, case.workload, args.n, case.batch, quiet)
+                elif args.driver == "http":
+                    run = run_shared(bench_dir, case.workload, args.n, case.batch, quiet, serve)
                 else:
-                    run = run_nodered(bench_dir, case.workload, args.n, case.batch, quiet)
+                    run = run_inproc(case.workload, args.n, case.batch, quiet)
                 if run.error:
                     failed += 1
                     log(f"  FAILED: {run.error}")
@@ -271,8 +289,9 @@ def main(argv: list[str] | None = None) -> int:
                         f"p99_ms={fmt(run.p99_ms)} rss_mb={fmt(run.rss_mb)} "
                         f"other_cpu={fmt(run.other_cpu_pct)}%{flag}")
                 case.runs[side].append(run)
-    print(f"\nmedians of {args.reps} run(s), n={args.n} messages per measured pass; "
-          f"ratio = flowengine / Node-RED msgs/s\n")
+    print(f"\nmedians of {args.reps} run(s), n={args.n} messages per measured pass, "
+          f"flowengine driven {'over HTTP by bench.py' if args.driver == 'http' else 'in-process'}"
+          f"; ratio = flowengine / Node-RED msgs/s\n")
     print(table(cases, args.quiet_threshold, sides))
     if args.json_out:
         data = [{"workload": c.workload, "batch": c.batch,

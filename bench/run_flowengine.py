@@ -24,11 +24,13 @@ import argparse
 import asyncio
 import cProfile
 import json
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from flowengine.cli import run_event_loop
 from flowengine.loader import Loader
 from flowengine.registry import default_registry
 from flowengine.runtime import Runtime
@@ -68,7 +70,9 @@ async def trigger(runtime: Runtime, workload: str, n: int, batch: int,
 async def run(workload: str, n: int, batch: int, warmup: bool, timeout: float,
               profile: str | None) -> dict[str, Any]:
     """Load and start the workload's flow, run the warm-up and measured passes, stop it."""
-    flowset = Loader(default_registry()).load([FLOW_DIR / f"{workload}.yaml"])
+    # The flow's http-in trigger (for the shared HTTP driver) is not used here: any free port.
+    environ = dict(os.environ, BENCH_PORT="0")
+    flowset = Loader(default_registry(), environ).load([FLOW_DIR / f"{workload}.yaml"])
     runtime = Runtime(flowset)
     await runtime.start()
     profiler = cProfile.Profile() if profile else None
@@ -94,6 +98,7 @@ async def run(workload: str, n: int, batch: int, warmup: bool, timeout: float,
         "count": result["count"], "expected": result["expected"], "bad": result["bad"],
         "rss_mb": proc_status_mb("VmHWM"), "rss_idle_mb": idle_rss,
         "python": sys.version.split()[0], "profiled": bool(profile),
+        "loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
     }
 
 
@@ -109,10 +114,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", metavar="FILE",
                     help="cProfile the measured pass into FILE (slows the run down: figures "
                          "from a profiled run are not comparable)")
+    ap.add_argument("--loop", choices=("auto", "asyncio"), default="auto",
+                    help="event loop: flowrun's (uvloop when installed) or asyncio's own")
     args = ap.parse_args(argv)
+    if args.loop == "asyncio":
+        os.environ["FLOWENGINE_LOOP"] = "asyncio"
     try:
-        res = asyncio.run(run(args.workload, args.n, args.batch, args.warmup, args.timeout,
-                              args.profile))
+        res = run_event_loop(run(args.workload, args.n, args.batch, args.warmup, args.timeout,
+                                 args.profile))
     except BenchFailure as exc:
         print(exc, file=sys.stderr)
         return 1

@@ -8,17 +8,23 @@
     flowrun nodes [TYPE]                list node types, or show one (schema and example)
     flowrun graph FILE|DIR...           the wired graph in Graphviz dot
     flowrun docs [-o docs/nodes.md]     write the node reference
+    flowrun import flows.json -o DIR    convert a Node-RED export to flow files
+    flowrun media-server [--port 8888]  run the Kurento-protocol media server
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import importlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from flowengine.errors import FlowLoadError
 from flowengine.loader import FlowSet, Loader
@@ -30,6 +36,7 @@ log = logging.getLogger("flowengine.cli")
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 COMMANDS = ("run", "validate", "test", "nodes", "graph", "docs")
+DELEGATED = {"media-server": "flowengine.media.cli", "import": "flowengine.importer.cli"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,7 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``flowrun`` console script."""
-    args_list = _with_command(list(sys.argv[1:] if argv is None else argv))
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if raw and raw[0] in DELEGATED:  # commands with their own argument parsers
+        return int(importlib.import_module(DELEGATED[raw[0]]).main(raw[1:]))
+    args_list = _with_command(raw)
     args = build_parser().parse_args(args_list)
     if args.command is None:
         build_parser().print_help()
@@ -94,7 +104,23 @@ def cmd_run(args: argparse.Namespace, registry: NodeRegistry) -> int:
     flowset = _load_with_setting_dirs(args.paths, registry)
     if flowset is None:
         return EXIT_INVALID
-    return asyncio.run(_run(flowset, args, registry))
+    return run_event_loop(_run(flowset, args, registry))
+
+
+def run_event_loop(main_coroutine: Any) -> Any:
+    """Run on uvloop when it is installed (a dependency on Linux and macOS; about twice as fast
+    per event-loop turn as asyncio's own loop), else on asyncio's. ``FLOWENGINE_LOOP=asyncio``
+    forces the standard loop."""
+    factory = None
+    if os.environ.get("FLOWENGINE_LOOP", "auto") != "asyncio":
+        try:
+            import uvloop
+
+            factory = uvloop.new_event_loop
+        except ImportError:
+            factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main_coroutine)
 
 
 def _with_command(args: list[str]) -> list[str]:
@@ -170,6 +196,9 @@ async def _run(flowset: FlowSet, args: argparse.Namespace, registry: NodeRegistr
         print(f"flowrun: cannot start: {exc}", file=sys.stderr)
         await runtime.stop()
         return EXIT_INVALID
+    # What start-up built (modules, compiled code, schemas) lives as long as the process: keep
+    # it out of the garbage collector's full passes, which otherwise cost ~30 ms each.
+    gc.freeze()
     watcher = None
     if args.watch:
         from flowengine.watch import watch_and_reload

@@ -30,6 +30,9 @@ log = logging.getLogger("flowengine.routing")
 
 Delivery = tuple[Node, dict[str, Any]]
 
+# Deliveries per drain pass before the event loop gets a turn (a few milliseconds of work).
+DRAIN_BUDGET = 1000
+
 
 class Router:
     """The delivery queue of one runtime. Unbounded by design, like Node-RED's (no
@@ -96,6 +99,20 @@ class Router:
     def _emit_many(self, node: Node, outputs: list[Any] | tuple[Any, ...],
                    source_msg: dict[str, Any] | None, clone_first: bool) -> None:
         wires = node._wires
+        single = _single_message(outputs)
+        if single is not None:
+            index, msg = single
+            if index < len(wires) and wires[index]:
+                targets = wires[index]
+                if "_msgid" not in msg:
+                    msg["_msgid"] = new_msgid()
+                queue = self.queue
+                queue.append((targets[0], clone_message(msg) if clone_first else msg))
+                for target in targets[1:]:
+                    queue.append((target, clone_message(msg)))
+                node.msgs_out += len(targets)
+                self._schedule()
+            return
         events: list[tuple[Node, dict[str, Any]]] = []
         msgid = None
         for index, out in enumerate(outputs):
@@ -157,33 +174,57 @@ class Router:
         loop.call_soon(self._drain)
 
     def _drain(self) -> None:
-        """Deliver what was queued when this pass began; later sends wait for the next pass."""
-        self._scheduled = False
+        """Deliver queued messages in FIFO order, including those sent during this pass, up to
+        a budget of deliveries; then yield to the event loop (sockets, timers, tasks) and
+        continue in the next pass. The order of deliveries is FIFO either way; the budget only
+        bounds how long other work waits, and running a whole short chain in one pass saves an
+        event-loop turn per hop."""
+        self._scheduled = True  # sends made during the pass join this pass
         queue = self.queue
         pop = queue.popleft
-        runtime = self.runtime
-        for _ in range(len(queue)):
-            node, msg = pop()
-            if node.state is not RUNNING:
-                self._not_running(node, msg)
-                continue
-            node.msgs_in += 1
-            handler = node._sync_handler  # type: ignore[attr-defined]
-            if handler is None:
-                self._spawn(self._run_async(node, msg))
-                continue
-            started = perf_counter()
-            try:
-                result = handler(msg)
-            except Exception as exc:  # a failing node never stops the runtime
+        append = queue.append
+        emit = self.emit
+        finish = self.runtime.finish
+        # Everything queued now (as Node.js's setImmediate pass would), and what those
+        # deliveries send, up to the budget.
+        budget = max(len(queue), DRAIN_BUDGET)
+        try:
+            while queue and budget:
+                budget -= 1
+                node, msg = pop()
+                if node.state is not RUNNING:
+                    self._not_running(node, msg)
+                    continue
+                node.msgs_in += 1
+                handler = node._sync_handler  # type: ignore[attr-defined]
+                if handler is None:
+                    self._spawn(self._run_async(node, msg))
+                    continue
+                started = perf_counter()
+                try:
+                    result = handler(msg)
+                except Exception as exc:  # a failing node never stops the runtime
+                    node.handler_seconds += perf_counter() - started
+                    node.error(exc, msg)
+                    continue
                 node.handler_seconds += perf_counter() - started
-                node.error(exc, msg)
-                continue
-            node.handler_seconds += perf_counter() - started
-            if result is not None:
-                self.emit(node, result, msg)
-            if node._complete_nodes and node._auto_complete:  # type: ignore[attr-defined]
-                runtime.finish(node, msg)
+                if type(result) is dict:
+                    # emit()'s fast path, inlined: one message on output 0.
+                    wires = node._wires
+                    if wires and wires[0]:
+                        targets = wires[0]
+                        if "_msgid" not in result:
+                            result["_msgid"] = new_msgid()
+                        append((targets[0], result))
+                        for target in targets[1:]:
+                            append((target, clone_message(result)))
+                        node.msgs_out += 1
+                elif result is not None:
+                    emit(node, result, msg)
+                if node._complete_nodes and node._auto_complete:  # type: ignore[attr-defined]
+                    finish(node, msg)
+        finally:
+            self._scheduled = False
         if queue:
             self._schedule()
         elif not self.tasks:
@@ -239,3 +280,15 @@ class Router:
         except TimeoutError:
             return False
         return True
+
+
+def _single_message(outputs: list[Any] | tuple[Any, ...]) -> tuple[int, dict[str, Any]] | None:
+    """(index, message) when exactly one output carries exactly one message dict."""
+    found: tuple[int, dict[str, Any]] | None = None
+    for index, out in enumerate(outputs):
+        if out is None:
+            continue
+        if found is not None or type(out) is not dict:
+            return None
+        found = (index, out)
+    return found

@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from flowengine.context.store import ContextStore, parse_key
+from flowengine.context.store import ContextStore, DictStore, parse_key
 from flowengine.context.storeset import StoreSet
 from flowengine.paths import MISSING
 
@@ -44,6 +44,20 @@ def _check_key_list(key: Sequence[Any]) -> list[str]:
 
 def _is_key_list(key: Any) -> bool:
     return isinstance(key, list | tuple)
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_plain_keys: dict[str, bool] = {}  # memo of _is_plain; bounded below
+
+
+def _is_plain(key: Any) -> bool:
+    """True for a key that is one identifier: no path, store prefix or ``$parent``."""
+    known = _plain_keys.get(key) if type(key) is str else False
+    if known is None:
+        known = _PLAIN_KEY.fullmatch(key) is not None
+        if len(_plain_keys) < 4096:
+            _plain_keys[key] = known
+    return known
 
 
 class Context:
@@ -74,6 +88,9 @@ class Context:
         self.parent = parent
         self._stores = stores
         self._seed = seed
+        default = stores.resolve(None)
+        # The fast path below reads the default store's dict directly (same package).
+        self._dict_store = default if isinstance(default, DictStore) else None
 
     def __repr__(self) -> str:
         return f"Context({self.scope!r})"
@@ -88,6 +105,16 @@ class Context:
         and :class:`flowengine.paths.PathError` (a ``ValueError``) for a malformed
         expression.
         """
+        dict_store = self._dict_store
+        if store is None and dict_store is not None and _is_plain(key):
+            # Fast path: a plain key in the default in-memory dict (function nodes read
+            # context on every message).
+            dict_store._check_usable()
+            data = dict_store._data.get(self.scope)
+            value = data.get(key, MISSING) if data is not None else MISSING
+            if value is MISSING and self._seed is not None:
+                value = self._seed.get(key, MISSING)
+            return default if value is MISSING else value
         if _is_key_list(key):
             return [self._get_one(k, store, default) for k in _check_key_list(key)]
         return self._get_one(key, store, default)
@@ -100,6 +127,15 @@ class Context:
         ``null``), extra values are ignored, and a value that is not a list or tuple
         goes to the first key while the others get ``None``.
         """
+        dict_store = self._dict_store
+        if store is None and dict_store is not None and value is not None and _is_plain(key):
+            dict_store._check_usable()
+            data = dict_store._data.get(self.scope)
+            if data is None:
+                data = dict_store._data[self.scope] = {}
+            data[key] = value
+            dict_store._changed(self.scope)
+            return
         if _is_key_list(key):
             keys = _check_key_list(key)
             values = list(value) if isinstance(value, list | tuple) else [value]

@@ -38,15 +38,25 @@ class FunctionAPI:
     """The ``node`` object inside the code: ``id``, ``name``, ``outputs``, ``send``, ``done``,
     ``warn``, ``error``, ``log``, ``debug``, ``status``."""
 
-    __slots__ = ("_msg", "_node", "_sending", "id", "name", "outputs")
+    # One of these is made per message, so it holds only what differs per message.
+    __slots__ = ("_msg", "_node")
+    _sending = True  # False in cleanup code, where sending is an error
 
     def __init__(self, node: FunctionNode, msg: dict[str, Any] | None = None):
         self._node = node
         self._msg = msg
-        self._sending = True
-        self.id = node.id
-        self.name = node.name
-        self.outputs = node._outputs
+
+    @property
+    def id(self) -> str:
+        return self._node.id
+
+    @property
+    def name(self) -> str:
+        return self._node.name
+
+    @property
+    def outputs(self) -> int:
+        return self._node._outputs
 
     def send(self, msgs: Any, clone: bool = True) -> None:
         """Send now (the message returned at the end is sent too). The first message is copied
@@ -77,6 +87,13 @@ class FunctionAPI:
 
     def status(self, status: Any) -> None:
         self._node.status(status)
+
+
+class _CleanupAPI(FunctionAPI):
+    """``node`` in cleanup code: everything but sending."""
+
+    __slots__ = ()
+    _sending = False
 
 
 class FunctionNode(Node):
@@ -142,9 +159,7 @@ class FunctionNode(Node):
     async def on_close(self, removed: bool) -> None:
         if self._cleanup is not None:
             fn, is_async = self._cleanup
-            api = FunctionAPI(self)
-            api._sending = False
-            result = fn(api, *self._scope)
+            result = fn(_CleanupAPI(self), *self._scope)
             if is_async:
                 await result
 
@@ -277,6 +292,8 @@ def _awaits(function: ast.AST) -> bool:
 
 def _stamped(result: Any, msg: dict[str, Any]) -> Any:
     """Messages a function returns carry the input's ``_msgid`` (Node-RED does the same)."""
+    if result is msg:  # the common `return msg`: it has its id already
+        return result
     if type(result) is dict:
         msgid = msg.get("_msgid")
         if msgid is not None:

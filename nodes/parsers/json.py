@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 import jsonschema
+import orjson
 
 from flowengine import MISSING, Node, NodeError, clone_message, compile_path
 from flowengine import schema as s
@@ -64,6 +65,19 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan
                             default=_to_json)
 _encode_string = json.JSONEncoder(ensure_ascii=False).encode  # a str -> its JSON literal
 
+# orjson is several times faster than the stdlib on both sides (this node is on every signaling
+# message); the stdlib stays the fallback for what orjson refuses (ints beyond 64 bits, circular
+# data) and the source of error texts. orjson writes NaN/infinity as null, as JSON.stringify.
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def _compact(value: Any) -> str:
+    try:
+        return orjson.dumps(value, default=_to_json, option=_ORJSON_OPTIONS).decode()
+    except TypeError:
+        return _COMPACT.encode(value)
+
+
 # A float as Python's repr writes it where JavaScript would not: integral ("5.0", "-0.0") or in
 # exponent form ("1e-05", "1e+16"). Two patterns with a literal start, because the regex engine
 # then skips ahead quickly (one alternation is ~20x slower on long strings). They may match
@@ -74,6 +88,10 @@ _PY_EXPONENT = re.compile(r"e[-+][0-9]")
 
 def loads(text: str | bytes | bytearray) -> Any:
     """``JSON.parse``: surrounding whitespace allowed, NaN/Infinity rejected, bytes as UTF-8."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        pass  # big ints, bad UTF-8, or invalid JSON: the stdlib decides, with its error text
     if not isinstance(text, str):
         text = bytes(text).decode("utf-8", errors="replace")
     return _DECODER.decode(text)
@@ -87,8 +105,8 @@ def dumps(value: Any, pretty: bool = False) -> str:
     if pretty:
         return _js_dumps(value, "    ")
     try:
-        text = _COMPACT.encode(value)
-    except ValueError:  # NaN or an infinity (JS writes null), or a circular structure
+        text = _compact(value)
+    except ValueError:  # circular data, or NaN in the stdlib fallback
         return _js_dumps(value, "")
     if _PY_INTEGRAL_FLOAT.search(text) is None and _PY_EXPONENT.search(text) is None:
         return text
