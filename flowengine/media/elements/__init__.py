@@ -1,0 +1,1 @@
+"""Server-side implementations of Kurento's remote classes, one module per class."""

@@ -1,0 +1,193 @@
+"""The WebSocket front of the media server (kurento-protocol.md section 1), on aiohttp.
+
+One WebSocket connection is one :class:`ClientConnection`: it reads frames (text or binary),
+runs up to ``max_concurrent_requests`` of them at once through the :class:`Dispatcher` (answers
+may leave in another order, matched by id), and writes text frames from one bounded queue that
+also carries the events of the session bound to it. A path other than ``/kurento`` (query
+ignored) is closed with 1002 ``Invalid path``.
+
+Usage::
+
+    async with MediaServer(MediaServerSettings(port=0, media_dir=tmp)) as server:
+        print(server.url)   # ws://127.0.0.1:<port>/kurento
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from flowengine.media.context import ServerContext
+from flowengine.media.dispatch import Dispatcher, Factory
+from flowengine.media.elements.media_pipeline import MediaPipelineImpl
+from flowengine.media.elements.server_manager import ServerManagerImpl
+from flowengine.media.sessions import MediaSet
+from flowengine.media.settings import MediaServerSettings
+
+log = logging.getLogger("flowengine.media")
+
+
+def default_factories() -> dict[str, Factory]:
+    """Implementations of the creatable classes (imported lazily: they pull in aiortc)."""
+    from flowengine.media.elements.player_endpoint import PlayerEndpointImpl
+    from flowengine.media.elements.recorder_endpoint import RecorderEndpointImpl
+    from flowengine.media.elements.webrtc_endpoint import WebRtcEndpointImpl
+
+    return {
+        "MediaPipeline": MediaPipelineImpl,
+        "WebRtcEndpoint": WebRtcEndpointImpl,
+        "PlayerEndpoint": PlayerEndpointImpl,
+        "RecorderEndpoint": RecorderEndpointImpl,
+    }
+
+
+class ClientConnection:
+    """One WebSocket client. Implements :class:`~flowengine.media.sessions.FrameSink`.
+
+    States: open (reading and writing) -> closing (``_closing`` set: no new frames queued,
+    the writer drains) -> closed. A client that lets ``max_outgoing_frames`` pile up is
+    disconnected: its session survives for the GC time, like any dropped connection.
+    """
+
+    def __init__(self, ws: web.WebSocketResponse, server: MediaServer):
+        self.ws = ws
+        self.server = server
+        settings = server.settings
+        self._outgoing: asyncio.Queue[str | None] = asyncio.Queue(settings.max_outgoing_frames)
+        self._slots = asyncio.Semaphore(settings.max_concurrent_requests)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+
+    def send_frame(self, frame: str) -> None:
+        if self._closing:
+            return
+        try:
+            self._outgoing.put_nowait(frame)
+        except asyncio.QueueFull:
+            log.warning("client does not read its frames: closing the connection")
+            self._closing = True
+            asyncio.get_running_loop().create_task(self.ws.close(code=1008, message=b"Too slow"))
+
+    async def run(self) -> None:
+        writer = asyncio.create_task(self._write())
+        try:
+            async for msg in self.ws:
+                if msg.type == WSMsgType.TEXT or msg.type == WSMsgType.BINARY:
+                    await self._slots.acquire()
+                    task = asyncio.create_task(self._serve(msg.data))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+                elif msg.type == WSMsgType.ERROR:
+                    log.debug("websocket error: %s", self.ws.exception())
+        finally:
+            self._closing = True
+            self.server.media_set.connection_closed(self)
+            # Requests already running complete (a half-done create or release would leave
+            # the registry inconsistent); their answers are dropped.
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+
+    async def _serve(self, data: str | bytes) -> None:
+        try:
+            frame = await self.server.dispatcher.handle_frame(data, self)
+            if not self._closing:
+                await self._outgoing.put(frame)
+        finally:
+            self._slots.release()
+
+    async def _write(self) -> None:
+        while True:
+            frame = await self._outgoing.get()
+            if frame is None:
+                return
+            try:
+                await self.ws.send_str(frame)
+            except (ConnectionError, RuntimeError):
+                return
+
+
+class MediaServer:
+    """A Kurento-protocol media server. ``start()``/``stop()`` or ``async with``."""
+
+    def __init__(
+        self,
+        settings: MediaServerSettings | None = None,
+        factories: dict[str, Factory] | None = None,
+    ):
+        self.settings = settings or MediaServerSettings()
+        self.media_set = MediaSet(self.settings.gc_time, self.settings.max_objects)
+        self.ctx = ServerContext(self.settings, self.media_set)
+        self.media_set.manager = ServerManagerImpl(self.ctx)
+        self.dispatcher = Dispatcher(self.ctx, factories or default_factories())
+        self.port: int | None = None
+        self._runner: web.AppRunner | None = None
+        self._gc_task: asyncio.Task[None] | None = None
+        self._connections: set[web.WebSocketResponse] = set()
+
+    @property
+    def url(self) -> str:
+        """``ws://host:port/kurento`` (after ``start``)."""
+        return f"ws://{self.settings.host}:{self.port}/{self.settings.path}"
+
+    async def start(self) -> None:
+        self.settings.media_dir.mkdir(parents=True, exist_ok=True)
+        app = web.Application()
+        app.router.add_get("/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
+        await site.start()
+        server = site._server  # aiohttp exposes the bound port only there
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else self.settings.port
+        self._gc_task = asyncio.create_task(
+            self.media_set.run_gc(self.settings.effective_gc_interval), name="media-gc"
+        )
+        log.info("media server listening on %s", self.url)
+
+    async def stop(self) -> None:
+        if self._gc_task is not None:
+            self._gc_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._gc_task
+            self._gc_task = None
+        for ws in list(self._connections):
+            with contextlib.suppress(Exception):
+                await ws.close(code=1001, message=b"Server shutdown")
+        await self.media_set.release_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        self.ctx.blocking.shutdown(wait=False, cancel_futures=True)
+
+    async def __aenter__(self) -> MediaServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.stop()
+
+    async def serve_forever(self) -> None:
+        await self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(max_msg_size=self.settings.max_frame_bytes, autoping=True)
+        await ws.prepare(request)
+        if request.path.strip("/") != self.settings.path:
+            await ws.close(code=1002, message=b"Invalid path")
+            return ws
+        self._connections.add(ws)
+        try:
+            await ClientConnection(ws, self).run()
+        finally:
+            self._connections.discard(ws)
+        return ws

@@ -1,0 +1,1 @@
+"""Kurento nodes: the media server connection (``kurento-server``) and ``kurento-client``."""

@@ -1,0 +1,314 @@
+"""``kurento-server``: a Kurento-protocol media server for ``kurento-client`` nodes (a config node).
+
+``url: embedded`` (the default, also an empty url) runs our media server
+(:mod:`flowengine.media`) as a child process on 127.0.0.1 at a free port: started in
+``on_start``, ready once it answers ``ping``, stopped (SIGTERM, then SIGKILL) in ``on_close``, and
+started again by the next :meth:`KurentoServerNode.client` call if it died meanwhile. Any other
+url is a ``ws://`` or ``wss://`` address of a Kurento Media Server (``ws://host:8888/kurento``).
+Either way the flows speak the Kurento protocol over a real socket.
+
+The runtime holds one :class:`~flowengine.kurento.KurentoClient` per URL (one embedded server
+per media directory), shared by every ``kurento-server`` node naming it; the first node to start
+decides the options, the last one to close closes the client and stops the embedded server.
+
+Public API for node types: ``await server.client()`` (the connected client; raises
+:class:`~flowengine.kurento.KurentoConnectionError` naming the URL), :attr:`url`,
+:meth:`attach`/:meth:`detach` (the node then shows the connection state as its status).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from flowengine import ConfigError, Node, parse_duration
+from flowengine import schema as s
+from flowengine.kurento import (
+    ClientEvent,
+    ClientState,
+    EmbeddedMediaServer,
+    KurentoClient,
+    KurentoConnectionError,
+)
+
+EMBEDDED = "embedded"
+SHARED_KEY = "kurento-server"
+STATUS_REASON_MAX = 60  # characters of a failure reason shown in the status text
+REVIVE_DELAY = 0.5  # seconds between a dropped socket and checking the embedded child
+
+
+class KurentoServerNode(Node):
+    type = "kurento-server"
+    category = "kurento"
+    is_config = True
+    inputs = 0
+    outputs = 0
+    description = ("A Kurento media server for kurento-client nodes: a `ws://host:8888/kurento` "
+                   "URL of a Kurento Media Server, or `embedded` (the default) to run the "
+                   "built-in media server as a child process on 127.0.0.1 for as long as the "
+                   "flows run. Holds one client per URL for the whole runtime, which pings the "
+                   "server, reconnects after a dropped socket and recovers its session; its "
+                   "status (and that of its kurento-client nodes) shows whether it is "
+                   "connected.")
+    example = textwrap.dedent("""\
+        kms:                  # the built-in media server, recordings under ./media
+          type: kurento-server
+          url: embedded
+          media_dir: media
+        remote-kms:           # a Kurento Media Server elsewhere
+          type: kurento-server
+          url: ws://10.0.0.5:8888/kurento
+          ping_interval: 20s
+        """)
+    schema = s.obj({
+        "url": s.string(EMBEDDED, "`ws://host:8888/kurento` (or `wss://`) of a Kurento Media "
+                        "Server, or `embedded` (also an empty value): run the built-in media "
+                        "server as a child process on 127.0.0.1 at a free port."),
+        "media_dir": s.string(description="Embedded only: where recorders may write and "
+                              "`file://` players read, relative to the flow file. Default: "
+                              "`media` under the `data_dir` setting, else `.flowengine/media` "
+                              "beside the flow file."),
+        "port": s.integer(0, "Embedded only: the TCP port on 127.0.0.1; 0 picks a free one.",
+                          minimum=0, maximum=65535),
+        "timeout": s.duration("20s", "How long a request (and opening the socket) may take."),
+        "ping_interval": s.duration("30s", "Keepalive period; a ping without answer drops the "
+                                    "socket and reconnects. 0 disables it."),
+        "reconnect_timeout": s.duration("60s", "How long to keep trying to reconnect after the "
+                                        "socket dropped; afterwards the next message connects "
+                                        "anew."),
+        "start_timeout": s.duration("30s", "Embedded only: how long the server may take to "
+                                    "answer its first ping."),
+    })
+
+    def configure(self, config: dict[str, Any]) -> None:
+        url = config["url"].strip()
+        self.is_embedded = url in ("", EMBEDDED)
+        if not self.is_embedded and not url.startswith(("ws://", "wss://")):
+            raise ConfigError("expected `embedded` or a URL starting with ws:// or wss://", "url")
+        self._configured_url = url
+        self._options = {
+            "timeout": parse_duration(config["timeout"]),
+            "ping_interval": parse_duration(config["ping_interval"]),
+            "reconnect_timeout": parse_duration(config["reconnect_timeout"]),
+        }
+        if self._options["timeout"] <= 0:
+            raise ConfigError("must be more than 0", "timeout")
+        self._start_timeout = parse_duration(config["start_timeout"])
+        self._shared: _SharedServer | None = None
+        self._users: list[Node] = []
+        self._shown: dict[str, Any] = {}
+
+    # -- public API for node types ------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The server's WebSocket URL (``embedded`` until the embedded server has started)."""
+        if self._shared is not None and self._shared.embedded is not None \
+                and self._shared.embedded.port:
+            return self._shared.embedded.url
+        return EMBEDDED if self.is_embedded else self._configured_url
+
+    @property
+    def embedded(self) -> EmbeddedMediaServer | None:
+        """The embedded server (``url: embedded``) once started, else None."""
+        return self._shared.embedded if self._shared is not None else None
+
+    async def client(self) -> KurentoClient:
+        """The connected client shared by every node using this server. Connects (and starts
+        the embedded server) when needed; raises KurentoConnectionError naming the URL."""
+        if self._shared is None:
+            raise KurentoConnectionError(f"kurento-server '{self.id}' is not running", self.url)
+        return await self._shared.client()
+
+    def attach(self, node: Node) -> None:
+        """Show the connection state as ``node``'s status from now on."""
+        self._users.append(node)
+        if self._shown:
+            node.status(self._shown)
+
+    def detach(self, node: Node) -> None:
+        """Stop showing the connection state on ``node``."""
+        if node in self._users:
+            self._users.remove(node)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def on_start(self) -> None:
+        if self.is_embedded:
+            media_dir = self._media_dir()
+            key: tuple[str, str] = (SHARED_KEY, f"{EMBEDDED}:{media_dir}")
+        else:
+            media_dir = None
+            key = (SHARED_KEY, self._configured_url)
+        shared: _SharedServer = self.runtime.shared(key, lambda: _SharedServer(
+            self._configured_url if not self.is_embedded else None, media_dir))
+        self._shared = shared
+        shared.acquire(self, self._options, self._start_timeout, self.config["port"])
+        if self.is_embedded:
+            self._show("yellow", "ring", "starting embedded media server")
+        try:
+            await shared.client()
+        except KurentoConnectionError as exc:
+            # Not fatal: the flows start, and each message tries to connect again.
+            self.warn(str(exc))
+
+    async def on_close(self, removed: bool) -> None:
+        shared, self._shared = self._shared, None
+        if shared is not None:
+            await shared.release(self)
+        self._show("", "", "")
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _media_dir(self) -> Path:
+        configured = self.config.get("media_dir")
+        flow_file = Path(self.flow.file)
+        base = flow_file.parent if flow_file.is_file() else self.runtime.base_dir
+        if configured:
+            return (Path(base) / Path(configured).expanduser()).absolute()
+        setting = self.runtime.settings.get("data_dir")
+        if setting:
+            return Path(setting) / "media"
+        return (Path(base) / ".flowengine" / "media").absolute()
+
+    def _on_state(self, event: ClientEvent | None, text: str) -> None:
+        """Called by the shared server on every connection change."""
+        if event is None:  # a failed connection attempt or start
+            self._show("red", "ring", _short(f"disconnected: {text}"))
+            return
+        if event.kind in ("connected", "reconnected"):
+            if event.kind == "reconnected":
+                self.log(f"reconnected to {event.url}, session kept")
+            self._show("green", "dot", f"connected {event.url}")
+        elif event.kind == "session_lost":
+            self.warn(f"reconnected to {event.url}, but the server lost the session: every "
+                      f"media object of it is gone")
+            self._show("green", "dot", f"connected {event.url} (new session)")
+        elif event.kind == "disconnected":
+            self.warn(f"connection to {event.url} lost ({event.reason}); reconnecting")
+            self._show("yellow", "ring", f"disconnected, reconnecting {event.url}")
+        elif event.kind == "closed" and text:
+            self.warn(f"gave up on {event.url}: {event.reason}")
+            self._show("red", "ring", _short(f"disconnected: {event.reason}"))
+
+    def _show(self, fill: str, shape: str, text: str) -> None:
+        self._shown = {"fill": fill, "shape": shape, "text": text} if text else {}
+        self.status(self._shown)
+        for node in self._users:
+            node.status(self._shown)
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= STATUS_REASON_MAX else text[:STATUS_REASON_MAX] + "…"
+
+
+class _SharedServer:
+    """The runtime's one client (and embedded server) for one URL, used by every
+    ``kurento-server`` node naming it. Invariant: ``client`` is None or not CLOSED while a user
+    holds it; all connecting happens under ``_lock``."""
+
+    def __init__(self, url: str | None, media_dir: Path | None):
+        self.configured_url = url
+        self.media_dir = media_dir
+        self.users: list[KurentoServerNode] = []
+        self.embedded: EmbeddedMediaServer | None = None
+        self._client: KurentoClient | None = None
+        self._lock = asyncio.Lock()
+        self._options: dict[str, float] = {}
+        self._start_timeout = 30.0
+        self._port = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def acquire(self, node: KurentoServerNode, options: dict[str, float],
+                start_timeout: float, port: int) -> None:
+        if not self.users:  # the first user decides the options
+            self._options = dict(options)
+            self._start_timeout = start_timeout
+            self._port = port
+        self.users.append(node)
+
+    async def release(self, node: KurentoServerNode) -> None:
+        if node in self.users:
+            self.users.remove(node)
+        if not self.users:
+            await self.close()
+
+    @property
+    def url(self) -> str:
+        if self.embedded is not None:
+            return self.embedded.url
+        return self.configured_url or EMBEDDED
+
+    async def client(self) -> KurentoClient:
+        client = self._client
+        if client is not None and client.state is not ClientState.CLOSED \
+                and (self.embedded is None or self.embedded.running):
+            return client
+        async with self._lock:
+            if self.media_dir is not None:
+                await self._ensure_embedded()
+            client = self._client
+            if client is not None and client.state is not ClientState.CLOSED:
+                return client  # reconnecting by itself (e.g. to a restarted embedded server)
+            try:
+                client = await KurentoClient.connect(self.url, **self._options)
+            except KurentoConnectionError as exc:
+                self._broadcast(None, str(exc))
+                raise
+            client.add_listener(self._on_client_event)
+            self._client = client
+            self._broadcast(ClientEvent("connected", client.url, client.session_id), "")
+            return client
+
+    async def _ensure_embedded(self) -> None:
+        assert self.media_dir is not None
+        if self.embedded is None:
+            self.embedded = EmbeddedMediaServer(self.media_dir, port=self._port,
+                                                start_timeout=self._start_timeout)
+        elif self.embedded.running:
+            return
+        else:
+            for node in self.users:
+                node.warn(f"the embedded media server on {self.embedded.url} stopped; "
+                          f"starting it again")
+        try:
+            await self.embedded.start()
+        except Exception as exc:
+            text = f"the embedded media server did not start: {exc}"
+            self._broadcast(None, "embedded media server did not start")
+            raise KurentoConnectionError(text, self.url) from exc
+
+    def _on_client_event(self, event: ClientEvent) -> None:
+        self._broadcast(event, event.reason if event.kind == "closed" and
+                        event.reason != "closed by the application" else "")
+        if event.kind == "disconnected" and self.embedded is not None:
+            # The child may have died: start it again so that the client can reconnect.
+            task = asyncio.create_task(self._revive())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _revive(self) -> None:
+        await asyncio.sleep(REVIVE_DELAY)  # let the child's exit be noticed
+        if self.users and self.embedded is not None and not self.embedded.running:
+            with contextlib.suppress(KurentoConnectionError):  # reported by client()
+                await self.client()
+
+    def _broadcast(self, event: ClientEvent | None, text: str) -> None:
+        for node in list(self.users):
+            node._on_state(event, text)
+
+    async def close(self) -> None:
+        """Close the client and stop the embedded server (also called when the runtime stops)."""
+        for task in list(self._tasks):
+            task.cancel()
+        async with self._lock:
+            client, self._client = self._client, None
+            if client is not None:
+                client.remove_listener(self._on_client_event)
+                with contextlib.suppress(Exception):
+                    await client.close()
+            if self.embedded is not None:
+                await self.embedded.stop()

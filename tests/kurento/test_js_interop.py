@@ -1,0 +1,157 @@
+"""The official JavaScript client (npm kurento-client 7.3.0) drives a full session against our
+media server: create, invoke, subscribe/events, connect, getStats, errors, a dropped socket and
+its reconnection, release. The Node script is js/session.js; the test relays its socket through
+a TcpRelay so that it can cut the connection when the script asks for it.
+
+The client is installed with npm into a cache folder outside the repository
+(``$FLOWENGINE_TEST_CACHE``, default ``~/.cache/flowengine-tests``), keyed by a hash of
+js/package.json, with ``--ignore-scripts`` (kurento-client 7.3.0's postinstall script is missing
+from its tarball) and ``reconnect-ws`` pinned to the npm release (the package names a GitHub
+fork). Without node or npm the test fails: it is never skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kurento_helpers import TcpRelay
+
+JS_DIR = Path(__file__).parent / "js"
+SCRIPT = JS_DIR / "session.js"
+INSTALL_TIMEOUT = 600  # seconds
+SESSION_TIMEOUT = 90  # seconds for the whole Node session
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+
+def _cache_root() -> Path:
+    configured = os.environ.get("FLOWENGINE_TEST_CACHE")
+    return Path(configured) if configured else Path.home() / ".cache" / "flowengine-tests"
+
+
+@pytest.fixture(scope="session")
+def kurento_js() -> Iterator[Path]:
+    """The ``node_modules`` folder holding kurento-client 7.3.0 (installed on first use)."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.fail("the JavaScript interop test needs Node.js and npm on PATH "
+                    f"(node: {node}, npm: {npm}); install them (Debian: apt-get install nodejs "
+                    "npm)")
+    manifest = (JS_DIR / "package.json").read_bytes()
+    target = _cache_root() / f"kurento-js-{hashlib.sha256(manifest).hexdigest()[:12]}"
+    target.mkdir(parents=True, exist_ok=True)
+    installed = target / "node_modules" / "kurento-client" / "package.json"
+    with (target / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent test runs install once
+        if not installed.exists():
+            (target / "package.json").write_bytes(manifest)
+            try:
+                done = subprocess.run(
+                    [npm, "install", "--ignore-scripts", "--no-audit", "--no-fund",
+                     "--loglevel=error"], cwd=target, capture_output=True, text=True,
+                    timeout=INSTALL_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"npm install in {target} took more than {INSTALL_TIMEOUT}s")
+            if done.returncode != 0 or not installed.exists():
+                pytest.fail(f"npm install of kurento-client 7.3.0 in {target} failed "
+                            f"(exit {done.returncode}):\n{done.stdout[-3000:]}"
+                            f"{done.stderr[-3000:]}")
+    version = json.loads(installed.read_text())["version"]
+    assert version == "7.3.0", f"{installed} is version {version}"
+    yield target / "node_modules"
+
+
+async def run_session(node_modules: Path, relay: TcpRelay) -> tuple[list[dict[str, Any]],
+                                                                     list[str]]:
+    """Run session.js through ``relay``; drop the relayed connection when it asks. Returns the
+    JSON steps it printed and every other output line."""
+    env = {**os.environ, "NODE_PATH": str(node_modules)}
+    process = await asyncio.create_subprocess_exec(
+        "node", str(SCRIPT), relay.url, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT, env=env)
+    steps: list[dict[str, Any]] = []
+    other: list[str] = []
+    assert process.stdout is not None
+    try:
+        async with asyncio.timeout(SESSION_TIMEOUT):
+            async for raw in process.stdout:
+                line = raw.decode(errors="replace").rstrip()
+                try:
+                    step = json.loads(line)
+                except ValueError:
+                    other.append(line)  # kurento-client's own console.log lines
+                    continue
+                if not isinstance(step, dict) or "step" not in step:
+                    other.append(line)
+                    continue
+                steps.append(step)
+                if step["step"] == "drop":
+                    relay.drop()
+            await process.wait()
+    except TimeoutError:
+        pytest.fail(f"the Node session did not finish within {SESSION_TIMEOUT}s; steps: "
+                    f"{steps}; output: {other}")
+    finally:
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+    assert process.returncode == 0, f"session.js failed: {steps[-1:]}; output: {other}"
+    return steps, other
+
+
+async def test_official_js_client_full_session(kurento_js: Path, relay: TcpRelay) -> None:
+    steps, output = await run_session(kurento_js, relay)
+    names = [s["step"] for s in steps if s["step"] != "socket-error"]
+    assert names == ["connected", "created", "invoked", "events", "connected-elements", "stats",
+                     "drop", "reconnected", "released", "done"]
+    created = next(s for s in steps if s["step"] == "created")
+    r = steps[-1]["results"]
+
+    # connection: describe manager_ServerManager + getInfo passed the module check
+    assert re.fullmatch(UUID, r["sessionId"])
+    assert {"core", "elements", "filters"} <= set(r["modules"])
+    # create
+    assert re.fullmatch(UUID + "_kurento.MediaPipeline", r["pipelineId"])
+    assert re.fullmatch(re.escape(r["pipelineId"]) + "/" + UUID + "_kurento.WebRtcEndpoint",
+                        created["ep1"])
+    # invoke: setters, getters, an enum property
+    assert r["name"] == "js-ep1"
+    assert r["stunServerAddress"] == "127.0.0.1"
+    assert r["mediaState"] == "DISCONNECTED"
+    # subscribe and events: one IceCandidateFound per candidate, then IceGatheringDone
+    assert r["answerIsSdp"] is True
+    assert r["candidates"], "no IceCandidateFound event reached the JS client"
+    for candidate in r["candidates"]:
+        assert candidate["candidate"].startswith("candidate:")
+        assert isinstance(candidate["sdpMid"], str)
+        assert isinstance(candidate["sdpMLineIndex"], int)
+    # connect and connection queries
+    assert r["sourceConnections"] == [{"source": created["ep1"], "sink": created["ep2"],
+                                       "type": "VIDEO"}]
+    # getStats
+    assert r["statsTypes"], "getStats returned no stats"
+    # errors keep Kurento's codes
+    assert r["secondOffer"]["code"] == 40208
+    assert r["secondOffer"]["type"] == "SDP_END_POINT_ALREADY_NEGOTIATED"
+    # reconnection: same session, objects kept, events routed to the new socket
+    assert relay.accepted >= 2, "the JS client never opened a second socket"
+    assert r["sameSession"] is True
+    assert r["sessionIdAfterReconnect"] == r["sessionId"]
+    assert r["nameAfterReconnect"] == "js-ep1"
+    assert r["candidatesAfterReconnect"] > 0
+    # release cascades: the endpoint is gone
+    assert r["afterRelease"]["code"] == 40101
+    assert r["afterRelease"]["type"] == "MEDIA_OBJECT_NOT_FOUND"
+    assert any("reconnect to server" in line for line in output)
