@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 import textwrap
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -74,7 +75,7 @@ _MISS = object()
 
 def _member(value: Any, key: str) -> Any:
     """``value[key]`` as JavaScript reads it, or ``_MISS`` when ``key`` is not a property."""
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):  # dicts, and read-only views such as msg.req
         return value.get(key, _MISS)
     if isinstance(value, str | list | tuple | bytes | bytearray):
         if key == "length":

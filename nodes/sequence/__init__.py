@@ -1,0 +1,1 @@
+"""sequence nodes: split a message into a sequence (``msg.parts``) and join sequences back."""
