@@ -275,3 +275,13 @@ def test_tp_10_bad_template_is_a_load_error(template: str, message: str) -> None
         NodeHarness("template", {"template": template})
     assert "field 'template'" in str(info.value)
     assert message in str(info.value)
+
+
+async def test_template_reads_mapping_views_such_as_msg_req() -> None:
+    """msg.req of an http-in node is a read-only Mapping, not a dict: {{req.params.id}} works."""
+    from types import MappingProxyType
+
+    async with NodeHarness("template", {"template": "id={{req.params.id}}"}) as h:
+        h.send({"req": MappingProxyType({"params": MappingProxyType({"id": "42"})})})
+        [out] = await h.output(0)
+    assert out["payload"] == "id=42"
