@@ -45,8 +45,11 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # The issue's targets: flowengine msgs/s >= ratio x Node-RED's, per (workload, batch).
 TARGETS: dict[tuple[str, int], float] = {("chain", 100): 3.0, ("switch", 1): 1.5,
-                                         ("fanout", 100): 2.0}
-DEFAULT_CASES = "chain:100,switch:100,switch:1,fanout:100"
+                                         ("fanout", 100): 2.0,
+                                         # issue 3: websocket concurrent >= Node-RED's,
+                                         # http req/s >= 1.5x (the batch is unused there)
+                                         ("ws_conc", 1): 1.0, ("http", 1): 1.5}
+DEFAULT_CASES = "chain:100,switch:100,switch:1,fanout:100,ws_seq:1,ws_conc:1,http:1"
 LINE = re.compile(r"^(\w+) msgs_per_s=(\S+) p50_ms=(\S+) p99_ms=(\S+) rss_mb=(\S+)")
 
 

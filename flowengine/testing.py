@@ -258,11 +258,15 @@ class _CaptureHandler(logging.Handler):
         self._records = weakref.ref(records)
 
     def emit(self, record: logging.LogRecord) -> None:
+        # A dead handler is removed by the next capture_logs() call, not here: removing it
+        # while logging iterates the handler list would skip the next handler.
         records = self._records()
-        if records is None:
-            logging.getLogger("flowengine").removeHandler(self)
-        else:
+        if records is not None:
             records.append(record)
+
+    @property
+    def dead(self) -> bool:
+        return self._records() is None
 
 
 def capture_logs(level: int = logging.DEBUG) -> list[logging.LogRecord]:
@@ -270,6 +274,9 @@ def capture_logs(level: int = logging.DEBUG) -> list[logging.LogRecord]:
     when the list is no longer referenced."""
     records = _Records()
     logger = logging.getLogger("flowengine")
+    for handler in list(logger.handlers):
+        if isinstance(handler, _CaptureHandler) and handler.dead:
+            logger.removeHandler(handler)
     logger.addHandler(_CaptureHandler(records, level))
     if logger.level == logging.NOTSET or logger.level > level:
         logger.setLevel(level)
