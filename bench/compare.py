@@ -49,6 +49,8 @@ TARGETS: dict[tuple[str, int], float] = {("chain", 100): 3.0, ("switch", 1): 1.5
                                          # issue 3: websocket concurrent >= Node-RED's,
                                          # http req/s >= 1.5x (the batch is unused there)
                                          ("ws_conc", 1): 1.0, ("http", 1): 1.5}
+NETWORK = ("ws_seq", "ws_conc", "http")  # driven by bench.py's own clients; batch unused
+WORKLOADS = ("chain", "switch", "fanout", *NETWORK)
 DEFAULT_CASES = "chain:100,switch:100,switch:1,fanout:100,ws_seq:1,ws_conc:1,http:1"
 LINE = re.compile(r"^(\w+) msgs_per_s=(\S+) p50_ms=(\S+) p99_ms=(\S+) rss_mb=(\S+)")
 
@@ -234,9 +236,9 @@ def parse_cases(text: str) -> list[Case]:
     cases = []
     for item in text.split(","):
         workload, _, batch = item.strip().partition(":")
-        if workload not in ("chain", "switch", "fanout"):
-            raise SystemExit(f"unknown workload {workload!r} (chain, switch, fanout)")
-        cases.append(Case(workload, int(batch or 100)))
+        if workload not in WORKLOADS:
+            raise SystemExit(f"unknown workload {workload!r} ({', '.join(WORKLOADS)})")
+        cases.append(Case(workload, int(batch or (1 if workload in NETWORK else 100))))
     return cases
 
 
@@ -261,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     cases = parse_cases(args.cases)
+    if args.driver == "inproc" and any(c.workload in NETWORK for c in cases):
+        raise SystemExit("the websocket and http workloads need the http driver")
     sides = [args.only] if args.only else ["flowengine", "nodered"]
     bench_dir = nodered_bench_dir()
     needs_shared = "nodered" in sides or args.driver == "http"
