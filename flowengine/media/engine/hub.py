@@ -172,6 +172,10 @@ class MediaHub:
         self._update_targets()
         if reader.need_keyframe:
             self.request_keyframe(fmt, force=True)
+        elif self.kind == "video" and fmt == RAW and self.source_format is not None:
+            # A decoding reader (a recorder, a transcoder) needs a key frame too: the browser
+            # sends one only when asked, and without it a recording may get no video at all.
+            self.request_keyframe(self.source_format, force=True)
         return reader
 
     def _remove(self, reader: HubReader) -> None:

@@ -1,0 +1,501 @@
+// The demo's video page: publishes the webcam or the screen, plays a URL through the media
+// server, watches running sessions, records them. Signaling is the JSON protocol of
+// flows/README.md over the websocket /signaling; ICE candidates trickle both ways.
+//
+// Plain ES module, no build step, no library.
+
+import { $, connectSocket, formatBytes, formatDuration, formatRate, formatTime, newId }
+  from "./common.js";
+
+const state = {
+  socket: null,          // the open /signaling socket, or null
+  connectionId: null,    // this socket's id in the server's `owner` fields
+  iceServers: [],        // from the server's hello (TURN when configured)
+  peers: new Map(),      // sessionId -> Peer (this page's own sessions)
+  sessions: [],          // every running session on the server
+  recordings: [],
+};
+
+// -- signaling ------------------------------------------------------------------------------
+
+function send(message) {
+  if (!state.socket || state.socket.readyState !== WebSocket.OPEN) {
+    showError("not connected to the server: try again in a moment");
+    return false;
+  }
+  state.socket.send(JSON.stringify(message));
+  return true;
+}
+
+const handlers = {
+  hello(msg) {
+    state.connectionId = msg.connectionId;
+    state.iceServers = Array.isArray(msg.iceServers) ? msg.iceServers : [];
+    setConnection("open", `Connected · connection ${msg.connectionId}`);
+    const turn = state.iceServers.flatMap((s) => [].concat(s.urls)).join(", ");
+    $("#ice-servers").textContent = turn ? `TURN: ${turn}` : "No TURN server configured";
+    $("#relay-only").disabled = !turn;
+    send({ id: "sessions" });
+    send({ id: "recordings" });
+  },
+  startResponse: (msg) => state.peers.get(msg.sessionId)?.answer(msg.sdpAnswer),
+  playResponse: (msg) => state.peers.get(msg.sessionId)?.answer(msg.sdpAnswer),
+  viewerResponse: (msg) => state.peers.get(msg.sessionId)?.answer(msg.sdpAnswer),
+  iceCandidate: (msg) => state.peers.get(msg.sessionId)?.addRemoteCandidate(msg.candidate),
+  playEnd(msg) {
+    state.peers.get(msg.sessionId)?.setDetail("The source reached its end.");
+  },
+  stopped(msg) {
+    const peer = state.peers.get(msg.sessionId);
+    if (!peer) return;
+    const why = { "source-stopped": "its source stopped", "media-error": "a media error" };
+    peer.end(`Ended: ${why[msg.reason] || msg.reason || "stopped"}.`);
+  },
+  sessions(msg) {
+    state.sessions = msg.sessions || [];
+    renderSessions();
+  },
+  recording(msg) {
+    state.peers.get(msg.sessionId)?.setDetail(`Recording to ${msg.file} (${msg.profile}).`);
+  },
+  recordingStopped(msg) {
+    const { id, ...entry } = msg;  // the file's entry, as in the recordings list
+    entry.stoppedAt ||= new Date().toISOString();
+    state.recordings = [entry, ...state.recordings.filter((r) => r.file !== msg.file)];
+    renderRecordings();
+    send({ id: "recordings" });  // and the list as the server keeps it
+  },
+  recordings(msg) {
+    state.recordings = msg.recordings || [];
+    renderRecordings();
+  },
+  "request-stats": (msg) => reportStats(msg.round),
+  error(msg) {
+    // Candidates already on their way when a session failed or stopped get "unknown session":
+    // expected, and not worth a person's attention.
+    if (msg.request === "onIceCandidate" && !state.peers.has(msg.sessionId)) return;
+    showError(msg.message || "unknown error", msg.request);
+    // A failed start/play/viewer leaves nothing on the server: end its card too. The error
+    // names the session; if it does not, the one unanswered request of that kind is meant.
+    const waiting = [...state.peers.values()].filter((p) => !p.answered && p.request === msg.request);
+    const peer = msg.sessionId ? state.peers.get(msg.sessionId) : waiting.length === 1 && waiting[0];
+    if (peer && !peer.answered) {
+      peer.end(`Failed: ${msg.message}`);
+    }
+  },
+};
+
+function onMessage(text) {
+  let msg;
+  try {
+    msg = JSON.parse(text);
+  } catch {
+    showError("the server sent a frame that is not JSON");
+    return;
+  }
+  const handler = handlers[msg.id];
+  if (handler) handler(msg);
+  else console.warn("unhandled message", msg);
+}
+
+function setConnection(stateName, text) {
+  const el = $("#connection");
+  el.dataset.state = stateName;
+  el.textContent = text;
+}
+
+connectSocket("/signaling", {
+  onOpen(socket) {
+    state.socket = socket;
+    setConnection("open", "Connected");
+  },
+  onMessage,
+  onClose(retryIn) {
+    state.socket = null;
+    state.connectionId = null;
+    setConnection("closed", `Disconnected · retrying in ${Math.round(retryIn / 1000)} s`);
+    // The server releases a closed socket's sessions: so do we.
+    for (const peer of [...state.peers.values()]) peer.end("Ended: connection to the server lost.");
+  },
+});
+
+// -- one WebRTC session of this page --------------------------------------------------------
+
+class Peer {
+  /**
+   * @param {"webcam"|"screen"|"player"|"viewer"} kind
+   * @param {string} title shown on the card
+   */
+  constructor(kind, title) {
+    this.kind = kind;
+    this.id = newId();
+    this.sending = kind === "webcam" || kind === "screen";
+    this.request = null;       // the id of the message that started it: start, play or viewer
+    this.answered = false;
+    this.ended = false;
+    this.remoteCandidates = [];  // the server's candidates that came before the answer
+    this.previous = null;        // last stats sample, for bitrate and packets lost deltas
+    this.stream = null;
+    this.pc = new RTCPeerConnection({
+      iceServers: state.iceServers,
+      iceTransportPolicy: $("#relay-only").checked ? "relay" : "all",
+    });
+    // Trickle ICE: every candidate goes to the server as soon as the browser finds it; the
+    // flows queue those that arrive before the session's endpoint exists.
+    this.pc.addEventListener("icecandidate", (event) => {
+      if (event.candidate && event.candidate.candidate && !this.ended) {
+        send({ id: "onIceCandidate", sessionId: this.id, candidate: event.candidate.toJSON() });
+      }
+    });
+    this.pc.addEventListener("connectionstatechange", () => this.showState());
+    this.pc.addEventListener("track", (event) => {
+      if (!this.sending) {
+        this.video.srcObject = event.streams[0] || new MediaStream([event.track]);
+      }
+    });
+    this.card = this.render(title);
+    state.peers.set(this.id, this);
+    updateEmpty();
+  }
+
+  render(title) {
+    const card = $("#peer-template").content.firstElementChild.cloneNode(true);
+    card.dataset.sessionId = this.id;
+    card.dataset.kind = this.kind;
+    card.querySelector(".peer-title").textContent = title;
+    this.video = card.querySelector("video");
+    this.video.setAttribute("aria-label", `${title} video`);
+    if (this.sending) this.video.muted = true;  // a local preview: no echo
+    else this.video.controls = true;
+    card.querySelector(".record").addEventListener("click", () =>
+      send({ id: "record", sessionId: this.id, profile: "MP4" }));
+    card.querySelector(".stop-record").addEventListener("click", () =>
+      send({ id: "stopRecord", sessionId: this.id }));
+    card.querySelector(".stop").addEventListener("click", () => this.stop());
+    $("#peers").prepend(card);
+    return card;
+  }
+
+  /** Send the offer in `message` (start / play / viewer) with this session's id. */
+  async offer(message) {
+    this.request = message.id;
+    const offer = await this.pc.createOffer();
+    await this.pc.setLocalDescription(offer);
+    send({ ...message, sessionId: this.id, sdpOffer: offer.sdp });
+  }
+
+  async answer(sdp) {
+    if (this.ended) return;
+    this.answered = true;
+    try {
+      await this.pc.setRemoteDescription({ type: "answer", sdp });
+      // Candidates added before the remote description are dropped: add the queued ones now.
+      for (const candidate of this.remoteCandidates.splice(0)) await this.pc.addIceCandidate(candidate);
+    } catch (err) {
+      showError(`session ${this.id}: ${err.message}`);
+      this.stop();
+    }
+    this.showState();
+  }
+
+  async addRemoteCandidate(candidate) {
+    if (this.ended) return;
+    if (!this.pc.remoteDescription) {
+      this.remoteCandidates.push(candidate);
+      return;
+    }
+    try {
+      await this.pc.addIceCandidate(candidate);
+    } catch (err) {
+      console.warn("candidate refused", candidate, err);
+    }
+  }
+
+  showState() {
+    if (this.ended) return;
+    const label = this.answered ? this.pc.connectionState : "negotiating";
+    const badge = this.card.querySelector(".peer-state");
+    badge.textContent = label;
+    badge.dataset.state = label;
+    if (this.pc.connectionState === "connected" && !this.previous) this.sample();
+  }
+
+  setDetail(text) {
+    this.card.querySelector(".peer-detail").textContent = text;
+  }
+
+  /** Recording state comes from the server's session list (also for a viewer's source). */
+  showRecording(recording) {
+    this.card.querySelector(".record").hidden = recording;
+    this.card.querySelector(".stop-record").hidden = !recording;
+    this.card.querySelector(".recording-badge").hidden = !recording;
+  }
+
+  /** Stop button: stop the session (if still running) and remove its card. */
+  stop() {
+    if (!this.ended) {
+      send({ id: "stop", sessionId: this.id });
+      this.end("");
+    }
+    this.card.remove();
+    updateEmpty();
+  }
+
+  /** Close the peer connection; the card stays with `why` until dismissed. */
+  end(why) {
+    if (!this.ended) {
+      this.ended = true;
+      this.pc.close();
+      for (const track of this.stream?.getTracks() || []) track.stop();
+      state.peers.delete(this.id);
+    }
+    if (!why) return;
+    const badge = this.card.querySelector(".peer-state");
+    badge.textContent = "ended";
+    badge.dataset.state = "ended";
+    this.setDetail(why);
+    for (const button of this.card.querySelectorAll(".record, .stop-record")) button.hidden = true;
+    const stop = this.card.querySelector(".stop");  // now only removes the card
+    stop.textContent = "Dismiss";
+    stop.classList.remove("danger");
+  }
+
+  // -- stats (request-stats) --
+
+  async sample() {
+    const report = await this.pc.getStats();
+    let rtp = null;
+    let remoteInbound = null;
+    report.forEach((s) => {
+      if (s.kind !== "video") return;
+      if (s.type === (this.sending ? "outbound-rtp" : "inbound-rtp")) {
+        const bytes = this.sending ? s.bytesSent : s.bytesReceived;
+        if (!rtp || bytes > (this.sending ? rtp.bytesSent : rtp.bytesReceived)) rtp = s;
+      } else if (s.type === "remote-inbound-rtp") {
+        remoteInbound = s;
+      }
+    });
+    if (!rtp) return null;
+    const sample = {
+      time: rtp.timestamp,
+      bytes: (this.sending ? rtp.bytesSent : rtp.bytesReceived) || 0,
+      // A sender learns its losses from the receiver's reports (remote-inbound-rtp).
+      lost: this.sending ? remoteInbound?.packetsLost ?? null : rtp.packetsLost ?? null,
+    };
+    const previous = this.previous;
+    this.previous = sample;
+    const seconds = previous ? (sample.time - previous.time) / 1000 : 0;
+    return {
+      frameRate: numberOrNull(rtp.framesPerSecond),
+      width: numberOrNull(rtp.frameWidth),
+      height: numberOrNull(rtp.frameHeight),
+      bitrate: seconds > 0 ? Math.round((8 * (sample.bytes - previous.bytes)) / seconds) : null,
+      packetsLost: sample.lost === null ? null
+        : Math.max(0, sample.lost - (previous?.lost ?? 0)),
+    };
+  }
+
+  showStats(stats) {
+    const cell = (name) => this.card.querySelector(`[data-stat="${name}"]`);
+    cell("frameRate").textContent = stats.frameRate === null ? "–" : `${stats.frameRate.toFixed(0)} fps`;
+    cell("resolution").textContent = stats.width ? `${stats.width}×${stats.height}` : "–";
+    cell("bitrate").textContent = formatRate(stats.bitrate);
+    cell("packetsLost").textContent = stats.packetsLost === null ? "–" : String(stats.packetsLost);
+  }
+}
+
+function numberOrNull(value) {
+  return typeof value === "number" && Number.isFinite(value) ? value : null;
+}
+
+/** Answer the server's request-stats round with one `stats` message per session. */
+async function reportStats(round) {
+  for (const peer of state.peers.values()) {
+    if (peer.ended || !peer.answered) continue;
+    try {
+      const stats = await peer.sample();
+      if (!stats) continue;
+      peer.showStats(stats);
+      send({ id: "stats", sessionId: peer.id, round, stats });
+    } catch (err) {
+      console.warn("getStats failed", err);
+    }
+  }
+}
+
+// -- starting sessions ----------------------------------------------------------------------
+
+async function startPublisher(kind) {
+  const name = $("#session-name").value.trim();
+  let stream;
+  try {
+    stream = kind === "screen"
+      ? await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false })
+      : await getCamera();
+  } catch (err) {
+    showError(`${kind === "screen" ? "screen sharing" : "camera"}: ${err.message}`);
+    return;
+  }
+  const peer = new Peer(kind, `${kind === "screen" ? "Screen" : "Webcam"}${name ? ` · ${name}` : ""}`);
+  peer.stream = stream;
+  peer.video.srcObject = stream;
+  for (const track of stream.getTracks()) {
+    peer.pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+    // The browser's own "Stop sharing" button ends the track: end the session with it.
+    track.addEventListener("ended", () => { if (!peer.ended) peer.stop(); });
+  }
+  await negotiate(peer, { id: "start", kind, ...(name ? { name } : {}) });
+}
+
+/** Send the peer's offer; a browser-side failure ends its card with the reason. */
+async function negotiate(peer, message) {
+  try {
+    await peer.offer(message);
+  } catch (err) {
+    showError(`${message.id}: ${err.message}`);
+    peer.end(`Failed: ${err.message}`);
+  }
+}
+
+async function getCamera() {
+  try {
+    return await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+  } catch (err) {
+    if (err.name !== "NotFoundError" && err.name !== "NotReadableError") throw err;
+    return navigator.mediaDevices.getUserMedia({ video: true });  // a camera without microphone
+  }
+}
+
+/** A receive-only session: `play` of a URL or `viewer` of a running session. */
+async function startReceiver(kind, title, message) {
+  const peer = new Peer(kind, title);
+  peer.pc.addTransceiver("video", { direction: "recvonly" });
+  peer.pc.addTransceiver("audio", { direction: "recvonly" });
+  await negotiate(peer, message);
+  return peer;
+}
+
+function watch(session) {
+  return startReceiver("viewer", `Watching ${describe(session)}`,
+    { id: "viewer", source: session.sessionId });
+}
+
+function describe(session) {
+  const kind = { webcam: "webcam", screen: "screen", player: "player" }[session.kind] || session.kind;
+  return session.name ? `${session.name} (${kind})` : `${kind} ${session.sessionId.slice(0, 8)}`;
+}
+
+$("#start-webcam").addEventListener("click", () => startPublisher("webcam"));
+$("#start-screen").addEventListener("click", () => startPublisher("screen"));
+$("#play-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const url = $("#play-url").value.trim();
+  if (url) startReceiver("player", `Playing ${url}`, { id: "play", url });
+});
+$("#relay-only").checked = new URLSearchParams(location.search).get("relay") === "1";
+
+// -- lists ----------------------------------------------------------------------------------
+
+function renderSessions() {
+  const body = $("#sessions tbody");
+  body.replaceChildren();
+  for (const session of state.sessions) {
+    const row = document.createElement("tr");
+    row.dataset.sessionId = session.sessionId;
+    row.dataset.kind = session.kind;
+    const mine = session.owner === state.connectionId;
+    const source = session.url || (session.source ? `session ${session.source.slice(0, 8)}` : "");
+    const cells = [
+      (session.name ? `${session.name} · ` : "") + session.sessionId.slice(0, 8) + (mine ? " (yours)" : ""),
+      session.kind, source, String(session.viewers ?? 0), formatTime(session.startedAt),
+    ];
+    for (const [index, text] of cells.entries()) {
+      const cell = document.createElement("td");
+      cell.textContent = text;
+      if (index === 2) cell.className = "long";  // the source URL
+      row.append(cell);
+    }
+    const actions = document.createElement("td");
+    actions.className = "actions";
+    if (session.kind !== "viewer") {
+      actions.append(button("Watch", `Watch ${describe(session)}`, "watch", () => watch(session)));
+    }
+    actions.append(session.recording
+      ? button("Stop recording", `Stop recording ${describe(session)}`, "stop-record",
+        () => send({ id: "stopRecord", sessionId: session.sessionId }))
+      : button("Record", `Record ${describe(session)}`, "record",
+        () => send({ id: "record", sessionId: session.sessionId, profile: "MP4" })));
+    if (session.recording) row.classList.add("recording");
+    row.append(actions);
+    body.append(row);
+  }
+  $("#no-sessions").hidden = state.sessions.length > 0;
+  // A card's record buttons follow its session (or, for a viewer, its source).
+  const byId = new Map(state.sessions.map((s) => [s.sessionId, s]));
+  for (const peer of state.peers.values()) {
+    const session = byId.get(peer.id);
+    const recorded = session && (session.source ? byId.get(session.source) : session);
+    peer.showRecording(Boolean(recorded?.recording));
+  }
+}
+
+function renderRecordings() {
+  const body = $("#recordings tbody");
+  body.replaceChildren();
+  for (const rec of state.recordings) {
+    const row = document.createElement("tr");
+    row.dataset.file = rec.file;
+    const link = document.createElement("a");
+    link.href = rec.url || `/recordings/${encodeURIComponent(rec.file)}`;
+    link.textContent = rec.file;
+    link.download = rec.file;
+    const fileCell = document.createElement("td");
+    fileCell.className = "long";
+    fileCell.append(link);
+    row.append(fileCell);
+    const duration = rec.startedAt && rec.stoppedAt
+      ? formatDuration((Date.parse(rec.stoppedAt) - Date.parse(rec.startedAt)) / 1000) : "";
+    for (const text of [rec.sessionId?.slice(0, 8) || "", formatBytes(rec.size), duration,
+      formatTime(rec.stoppedAt)]) {
+      const cell = document.createElement("td");
+      cell.textContent = text;
+      row.append(cell);
+    }
+    body.append(row);
+  }
+  $("#no-recordings").hidden = state.recordings.length > 0;
+}
+
+function button(text, label, className, onClick) {
+  const el = document.createElement("button");
+  el.type = "button";
+  el.textContent = text;
+  el.className = className;
+  el.setAttribute("aria-label", label);
+  el.addEventListener("click", onClick);
+  return el;
+}
+
+function updateEmpty() {
+  $("#no-peers").hidden = $("#peers").children.length > 0;
+}
+
+// -- errors ---------------------------------------------------------------------------------
+
+function showError(message, request) {
+  const list = $("#error-list");
+  const item = document.createElement("li");
+  const text = document.createElement("span");
+  text.textContent = request ? `${request}: ${message}` : message;
+  const close = button("×", "Dismiss this error", "dismiss", () => {
+    item.remove();
+    $("#errors").hidden = list.children.length === 0;
+  });
+  item.append(text, close);
+  list.prepend(item);
+  while (list.children.length > 5) list.lastElementChild.remove();
+  $("#errors").hidden = false;
+}
+
+// For the browser tests and for poking around in the console.
+window.demo = { state, send };
