@@ -205,30 +205,41 @@ class Router:
                     result = handler(msg)
                 except Exception as exc:  # a failing node never stops the runtime
                     node.handler_seconds += perf_counter() - started
-                    node.error(exc, msg)
+                    self._report(node, exc, msg)
                     continue
                 node.handler_seconds += perf_counter() - started
-                if type(result) is dict:
-                    # emit()'s fast path, inlined: one message on output 0.
-                    wires = node._wires
-                    if wires and wires[0]:
-                        targets = wires[0]
-                        if "_msgid" not in result:
-                            result["_msgid"] = new_msgid()
-                        append((targets[0], result))
-                        for target in targets[1:]:
-                            append((target, clone_message(result)))
-                        node.msgs_out += 1
-                elif result is not None:
-                    emit(node, result, msg)
-                if node._complete_nodes and node._auto_complete:  # type: ignore[attr-defined]
-                    finish(node, msg)
+                try:
+                    if type(result) is dict:
+                        # emit()'s fast path, inlined: one message on output 0.
+                        wires = node._wires
+                        if wires and wires[0]:
+                            targets = wires[0]
+                            if "_msgid" not in result:
+                                result["_msgid"] = new_msgid()
+                            append((targets[0], result))
+                            for target in targets[1:]:
+                                append((target, clone_message(result)))
+                            node.msgs_out += 1
+                    elif result is not None:
+                        emit(node, result, msg)
+                    if node._complete_nodes and node._auto_complete:  # type: ignore[attr-defined]
+                        finish(node, msg)
+                except Exception:  # e.g. a message nested too deep to copy: log, go on
+                    log.exception("could not forward a message from node '%s'", node.id)
         finally:
             self._scheduled = False
         if queue:
             self._schedule()
         elif not self.tasks:
             self._idle.set()
+
+    @staticmethod
+    def _report(node: Node, exc: Exception, msg: dict[str, Any]) -> None:
+        """node.error, guarded: reporting must not fail the delivery loop either."""
+        try:
+            node.error(exc, msg)
+        except Exception:
+            log.exception("could not report an error of node '%s': %s", node.id, exc)
 
     def _not_running(self, node: Node, msg: dict[str, Any]) -> None:
         if node.state is STARTING:

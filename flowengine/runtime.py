@@ -366,8 +366,11 @@ class Runtime:
         msgid = msg.get("_msgid") if isinstance(msg, dict) else None
         self.events.publish("error", {"node": node.id, "flow": node.flow.name, "type": node.type,
                                       "message": text, "msgid": msgid})
-        if isinstance(msg, dict) and self._route_error(node, err, text, msg):
-            return
+        try:
+            if isinstance(msg, dict) and self._route_error(node, err, text, msg):
+                return
+        except Exception:  # e.g. a message too deeply nested to copy for the catch node
+            log.exception("could not route an error of node '%s' to catch nodes", node.id)
         self._log(logging.ERROR, node, text, msgid)
 
     def _route_error(self, node: Node, err: Any, text: str, msg: dict[str, Any]) -> bool:

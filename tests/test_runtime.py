@@ -589,3 +589,36 @@ nodes:
         await h.settle()
         assert [m["payload"] for m in h.received_now("sink")] == [1, 2]
         assert [m["complete"]["source"]["id"] for m in done] == ["check", "check"]
+
+
+async def test_a_message_too_deep_to_copy_does_not_stop_delivery() -> None:
+    """Copying for fan-out or for a catch node can fail (RecursionError on absurd nesting):
+    that message is logged and dropped, and every other message still flows."""
+    text = """
+flow: t
+nodes:
+  make:
+    type: function
+    code: |
+      if msg["payload"] == "deep":
+          value = []
+          for _ in range(5000):
+              value = [value]
+          msg["payload"] = value
+      return msg
+    wires: [a, b]
+  a:
+    type: function
+    code: return msg
+  b:
+    type: function
+    code: return msg
+"""
+    async with FlowHarness.from_yaml(text) as h:
+        h.send("make", {"payload": "deep"})
+        h.send("make", {"payload": "plain"})
+        # b's copy of the deep message cannot be made; the plain message reaches both.
+        [only] = await h.received("b", 1)
+        assert only["payload"] == "plain"
+        await h.settle()
+        assert [m["payload"] for m in h.received_now("a")][-1] == "plain"
