@@ -916,3 +916,20 @@ def test_load_text_follows_includes(registry: NodeRegistry, write: Any) -> None:
     text = "flow: main\ninclude: lib.yaml\nnodes:\n  tick:\n    type: inject\n    wires: show\n"
     flowset = Loader(registry, {}).load_text(text, str(main))
     assert sorted(flowset.nodes) == ["show", "tick"]
+
+
+def test_an_explicit_key_overrides_a_yaml_merge_key(registry: NodeRegistry,
+                                                    tmp_path: Path) -> None:
+    """``<<: *anchor`` then the same key written out: the explicit one wins, as YAML says;
+    a real duplicate is still an error."""
+    path = tmp_path / "f.yaml"
+    path.write_text(
+        "flow: f\n"
+        "nodes:\n"
+        "  base: &base {type: debug, console: false}\n"
+        "  shown:\n"
+        "    <<: *base\n"
+        "    console: true\n"
+    )
+    flowset = load(registry, path)
+    assert flowset.nodes["shown"].config["console"] is True

@@ -126,16 +126,27 @@ class _Builder:
         return value
 
     def _mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[Any, Any]:
-        self._scalars.flatten_mapping(node)  # resolves YAML merge keys (<<)
+        explicit = sum(1 for key, _ in node.value if key.tag != "tag:yaml.org,2002:merge")
+        self._scalars.flatten_mapping(node)  # resolves YAML merge keys (<<), merged pairs first
+        merged = len(node.value) - explicit
         result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            self.entry(result, key_node, value_node, path)
+        from_merge: set[Any] = set()
+        for index, (key_node, value_node) in enumerate(node.value):
+            if index < merged:
+                # PyYAML lists merged pairs so that the last one must win (it reverses the
+                # merge sources); an explicit key then overrides any merged one.
+                key = self._scalars.construct_object(key_node)
+                if key in from_merge:
+                    del result[key]
+                from_merge.add(key)
+            self.entry(result, key_node, value_node, path, overridable=from_merge)
         return result
 
     def entry(self, result: dict[Any, Any], key_node: yaml.Node, value_node: yaml.Node,
-              path: PathKey) -> None:
+              path: PathKey, overridable: set[Any] | None = None) -> None:
         """Build one ``key: value`` pair into ``result``, refusing non-scalar and duplicate
-        keys (a duplicate is an error, never a silent overwrite)."""
+        keys (a duplicate is an error, never a silent overwrite; a key that came from a YAML
+        merge ``<<`` may be overridden once by an explicit one)."""
         mark = key_node.start_mark
         try:
             key = self._scalars.construct_object(key_node)
@@ -146,6 +157,9 @@ class _Builder:
                                            mark.line + 1, mark.column + 1, path))
             return
         key_path = (*path, key)
+        if overridable and key in overridable and key in result:
+            overridable.discard(key)
+            del result[key]
         if key in result:
             first = self.key_positions.get(key_path)
             where = f" (first defined at line {first.line})" if first else ""
