@@ -55,6 +55,14 @@ log = logging.getLogger("flowengine.media.webrtc")
 MAX_PENDING_CANDIDATES = 200
 """Remote candidates kept while waiting for the remote description (more are dropped)."""
 
+PEER_CLOSE_TIMEOUT = 2.0
+"""Seconds ``release`` waits for the peer connection to close; the rest of the close goes on
+in the background. aioice deletes each TURN allocation with up to about 30 s of
+retransmissions when the TURN server no longer answers, and a release (or a server shutdown)
+must not wait for that."""
+
+_closing: set[asyncio.Task[Any]] = set()  # peer connections still closing after a release
+
 
 class NegotiationState(enum.Enum):
     NEW = "new"
@@ -364,9 +372,16 @@ class WebRtcEndpointImpl(MediaElementImpl):
             return
         self._gathering_done = True
         seen: set[int] = set()
-        for position, transceiver in enumerate(self._transceivers()):
-            index = transceiver._get_mline_index()
-            index = position if index is None else index
+        # In m-line order: bundled m-lines share one transport, whose candidates must name the
+        # first m-line of the group (the BUNDLE tag). A transceiver created before the remote
+        # offer (to send a connected source) can come first in aiortc's list with a later
+        # m-line. Chromium accepts candidates of a non-tag m-line but never pairs them: it only
+        # connected through peer-reflexive candidates, and with relay-only ICE not at all.
+        numbered = [
+            (position if (index := t._get_mline_index()) is None else index, t)
+            for position, t in enumerate(self._transceivers())
+        ]
+        for index, transceiver in sorted(numbered, key=lambda item: item[0]):
             gatherer = transceiver.sender.transport.transport.iceGatherer
             if id(gatherer) in seen:
                 continue  # bundled m-lines share one transport and its candidates
@@ -573,9 +588,18 @@ class WebRtcEndpointImpl(MediaElementImpl):
         for track in self.tracks.values():
             track.stop()
         if self.pc is not None:
+            closing = asyncio.ensure_future(self.pc.close())
+            _closing.add(closing)
+            closing.add_done_callback(_closed)
             with contextlib.suppress(Exception):
-                await self.pc.close()
+                await asyncio.wait_for(asyncio.shield(closing), PEER_CLOSE_TIMEOUT)
         await super().release()
+
+
+def _closed(task: asyncio.Task[Any]) -> None:
+    _closing.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("closing a peer connection failed: %r", task.exception())
 
 
 def _check_sdp(sdp: str) -> None:
