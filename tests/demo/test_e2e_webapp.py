@@ -186,7 +186,7 @@ async def test_record_then_stop_gives_a_playable_file(pages: Any, demo: DemoServ
         fresh = [f for f in files if f not in known]
         return fresh[0] if fresh else None
 
-    file = await eventually(new_recording, 20, "the finished recording listed")
+    file = await eventually(new_recording, 60, "the finished recording listed")
     href = await page.page.get_attribute(f"#recordings tr[data-file='{file}'] a", "href")
     assert href
     download = tmp_path / file
