@@ -8,6 +8,10 @@ the source has another one).
 Timestamps are rebased onto one continuous timeline per track: a new source (another element
 connected in its place, a player looping or seeking) must not make the RTP timestamps jump
 backwards at the receiver.
+
+Once the endpoint gives the track its ``sender``, that sender runs the lean send loop of
+:mod:`~flowengine.media.engine.rtp_sender`, and ``recv()`` returns encoded units as
+:class:`~flowengine.media.engine.rtp_sender.OutgoingUnit` (no ``av.Packet`` copy per viewer).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from flowengine.media.engine import rtp_sender
 from flowengine.media.engine.hub import HubReader, MediaHub, ReaderClosed
 from flowengine.media.engine.units import RAW, EncodedUnit, Unit, clock_for
 
@@ -33,7 +38,7 @@ class HubTrack(MediaStreamTrack):
         super().__init__()
         self.kind = kind
         self.fmt: str = RAW
-        self.sender: Any = None
+        self._sender: Any = None
         self.frames_sent = 0
         self._hub: MediaHub | None = None
         self._reader: HubReader | None = None
@@ -44,6 +49,22 @@ class HubTrack(MediaStreamTrack):
     @property
     def hub(self) -> MediaHub | None:
         return self._hub
+
+    @property
+    def sender(self) -> Any:
+        """The aiortc ``RTCRtpSender`` sending this track (set by the endpoint)."""
+        return self._sender
+
+    @sender.setter
+    def sender(self, sender: Any) -> None:
+        self._sender = sender
+        if sender is not None:
+            rtp_sender.install(sender)
+
+    def fast_send(self) -> bool:
+        """Whether ``recv()`` gives encoded units to :func:`rtp_sender.run_rtp` (else
+        packets or decoded frames for aiortc's own loop)."""
+        return self.fmt != RAW and getattr(self._sender, "_flowengine_fast_rtp", False)
 
     def set_hub(self, hub: MediaHub | None) -> None:
         """Switch the source (``None``: nothing to send until another one is set)."""
@@ -91,8 +112,7 @@ class HubTrack(MediaStreamTrack):
 
     def _convert(self, unit: Unit) -> Any:
         clock = clock_for(self.kind, self.fmt)
-        time_base = Fraction(1, clock)
-        ts_in = int((unit.pts or 0) * unit.time_base * clock) if unit.time_base else 0
+        ts_in = _rescale(unit.pts or 0, unit.time_base, clock)
         step = clock // 30 if self.kind == "video" else clock // 50
         if self._offset is None or self._last_out is None:
             self._offset = -ts_in
@@ -105,8 +125,10 @@ class HubTrack(MediaStreamTrack):
         pts = ts_in + self._offset
         self._last_out = pts
         if isinstance(unit, EncodedUnit):
-            return unit.to_packet(pts, time_base)
-        unit.pts, unit.time_base = pts, time_base
+            if self.fast_send():
+                return rtp_sender.OutgoingUnit(unit, pts)
+            return unit.to_packet(pts, Fraction(1, clock))
+        unit.pts, unit.time_base = pts, Fraction(1, clock)
         return unit
 
     def stop(self) -> None:
@@ -115,3 +137,13 @@ class HubTrack(MediaStreamTrack):
             self._reader = None
         self._changed.set()
         super().stop()
+
+
+def _rescale(pts: int, time_base: Fraction | None, clock: int) -> int:
+    """``int(pts * time_base * clock)`` in integers (Fraction arithmetic costs microseconds
+    per frame and viewer)."""
+    if not time_base:
+        return 0
+    num = pts * time_base.numerator * clock
+    den = time_base.denominator
+    return num // den if num >= 0 else -(-num // den)

@@ -7,7 +7,7 @@ Annex B (start codes), which is what aiortc depacketises and packetises.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import av
@@ -29,6 +29,9 @@ class EncodedUnit:
     pts: int
     time_base: Fraction
     keyframe: bool = True
+    payloads: list[bytes] | None = field(default=None, repr=False, compare=False)
+    """Its RTP payloads once a sender made them (shared by every sender of the same codec:
+    see :mod:`flowengine.media.engine.rtp_sender`)."""
 
     def to_packet(self, pts: int, time_base: Fraction) -> av.Packet:
         """An ``av.Packet`` that aiortc's ``Encoder.pack`` accepts (pass-through sending)."""
