@@ -61,12 +61,17 @@ const handlers = {
   recordingStopped(msg) {
     const { id, ...entry } = msg;  // the file's entry, as in the recordings list
     entry.stoppedAt ||= new Date().toISOString();
+    entry.pending = true;  // until the server's list has it (its database write may lag)
     state.recordings = [entry, ...state.recordings.filter((r) => r.file !== msg.file)];
     renderRecordings();
     send({ id: "recordings" });  // and the list as the server keeps it
   },
   recordings(msg) {
-    state.recordings = msg.recordings || [];
+    // A list answered before the server stored a just-finished recording must not hide it.
+    const listed = msg.recordings || [];
+    const files = new Set(listed.map((r) => r.file));
+    const pending = state.recordings.filter((r) => r.pending && !files.has(r.file));
+    state.recordings = [...pending, ...listed];
     renderRecordings();
   },
   "request-stats": (msg) => reportStats(msg.round),
