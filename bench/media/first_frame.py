@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import contextlib
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -39,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1] / "tests" / "browser"))
 
-from common import ServerProcess, load_average, make_source_file  # noqa: E402
+from mediabench import ServerProcess, load_average, make_source_file  # noqa: E402
 
 TARGET_MS = 500.0
 
@@ -159,6 +160,7 @@ async def main(argv: list[str] | None = None) -> int:
             await kurento.close()
     finally:
         await server.stop()
+    shutil.rmtree(work, ignore_errors=True)
     print(f"load average after the runs: {load_average()}")
     for line in summaries:
         print(line)

@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import codec_preferences, loopback_ice, new_peer
+from mediabench import codec_preferences, loopback_ice, new_peer
 from rtp_tap import RtpTap, attach, install
 
 SETUP_CONCURRENCY = 4

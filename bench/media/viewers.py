@@ -7,7 +7,7 @@
 
 Per mode: the server runs as a child process (``python -m flowengine.media``); a
 ``PlayerEndpoint`` plays a PyAV-made H.264 Baseline file (640x480, 30 fps, ~1.5 Mbit/s, an IDR
-every second; see :func:`common.make_source_file`); viewers are ``WebRtcEndpoint``s connected
+every second; see :func:`mediabench.make_source_file`); viewers are ``WebRtcEndpoint``s connected
 from the player, each answered by an aiortc peer.
 
 * ``passthrough``: the viewers offer H.264, the server forwards the file's packets untouched.
@@ -39,6 +39,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -50,7 +51,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import (  # noqa: E402
+from mediabench import (  # noqa: E402
     CpuSample,
     ServerProcess,
     load_average,
@@ -298,7 +299,7 @@ def slope(points: list[tuple[float, float]]) -> float:
 async def wait_quiet(threshold: float, max_wait: float) -> None:
     """Wait (up to ``max_wait`` s) until the machine is less busy than ``threshold`` (% of a
     core over 2 s): other jobs on a shared machine take CPU from the server and the viewers."""
-    from common import machine_cpu
+    from mediabench import machine_cpu
 
     deadline = time.monotonic() + max_wait
     while True:
@@ -407,6 +408,9 @@ async def run_mode(mode: str, args: argparse.Namespace, source: Path) -> str:
         with contextlib.suppress(Exception):
             await client.close()
         await server.stop()
+        if server.stderr_tail:
+            print("server log (last lines):", *server.stderr_tail[-10:], sep="\n  ")
+    shutil.rmtree(work, ignore_errors=True)  # kept when the run failed: worker logs are there
 
     good = [r for r in rows if r.viewers >= 1 and row_ok(r, args)]
     good_load = [r for r in good if r.viewers > 1]
@@ -434,7 +438,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="passthrough,reencode",
         help="passthrough, reencode, or both comma separated (default both)",
     )
-    parser.add_argument("--max-viewers", type=int, default=200)
+    parser.add_argument("--max-viewers", type=int, default=300)
     parser.add_argument("--step", type=int, default=25)
     parser.add_argument("--window", type=float, default=5.0, help="seconds measured per step")
     parser.add_argument(
@@ -469,7 +473,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         metavar="FILE",
-        help="py-spy the server during the last step's window into FILE "
+        help="py-spy the server during the window of the step reaching --max-viewers, into FILE "
         "(collapsed stacks; .svg: flame graph; .json: speedscope)",
     )
     parser.add_argument(
