@@ -30,11 +30,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from flowengine.loader.envsubst import ENV_REFERENCE
 from flowengine.values import REFERENCE_KINDS
 
-# The loader's ${NAME} / ${NAME:-default} / $${NAME} pattern (flowengine.loader.envsubst);
-# the import tests load every file written, so a drift between the two shows up there.
-ENV_REFERENCE = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 # Node-RED's whole-value environment reference (flows/util.js EnvVarPropertyRE).
 WHOLE_ENV = re.compile(r"^\$\{(\S+)\}$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

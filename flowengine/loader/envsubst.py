@@ -19,7 +19,8 @@ import yaml
 
 from flowengine.loader.yamlsource import FlowYamlLoader, SourceError
 
-_VAR = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+# ${NAME}, ${NAME:-default}, $${NAME} (escaped): groups escape, name, default.
+ENV_REFERENCE = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 
 def _typed(text: str) -> Any:
@@ -43,7 +44,7 @@ def substitute(text: str, environ: Mapping[str, str],
     ``flow_env`` (the flow's ``env`` block, already typed) is looked up before ``environ``.
     """
     flow_env = flow_env or {}
-    whole = _VAR.fullmatch(text)
+    whole = ENV_REFERENCE.fullmatch(text)
     if whole and not whole.group(1):
         name, default = whole.group(2), whole.group(3)
         if name in flow_env:
@@ -66,7 +67,7 @@ def substitute(text: str, environ: Mapping[str, str],
             return default
         raise _unset(name)
 
-    return _VAR.sub(replace, text)
+    return ENV_REFERENCE.sub(replace, text)
 
 
 def _format(value: Any) -> str:

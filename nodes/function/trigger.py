@@ -41,8 +41,8 @@ from flowengine import (
 )
 from flowengine import schema as s
 from flowengine.jsvalues import to_string
+from flowengine.mustache import Mustache
 from nodes.function.delay import MAX_WAIT, parse_float
-from nodes.function.template import Mustache
 
 _NONE = "_none"
 

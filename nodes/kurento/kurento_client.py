@@ -52,11 +52,11 @@ class KurentoClientNode(Node):
     def on_start(self) -> None:
         # Config nodes have started by now (and the loader checked the reference's type).
         self._server = self.runtime.get_node(self.config["server"])  # type: ignore[assignment]
-        self._server.attach(self)  # type: ignore[union-attr]
+        self._server.shared_status.attach(self)  # type: ignore[union-attr]
 
     def on_close(self, removed: bool) -> None:
         if self._server is not None:
-            self._server.detach(self)
+            self._server.shared_status.detach(self)
 
     async def on_input(self, msg: dict[str, Any]) -> dict[str, Any]:
         assert self._server is not None

@@ -13,7 +13,7 @@ decides the options, the last one to close closes the client and stops the embed
 
 Public API for node types: ``await server.client()`` (the connected client; raises
 :class:`~flowengine.kurento.KurentoConnectionError` naming the URL), :attr:`url`,
-:meth:`attach`/:meth:`detach` (the node then shows the connection state as its status).
+:attr:`shared_status` (a node attached to it shows the connection state as its status).
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ from flowengine.kurento import (
     KurentoClient,
     KurentoConnectionError,
 )
+from flowengine.shared_status import SharedStatus, shorten
 
 EMBEDDED = "embedded"
 SHARED_KEY = "kurento-server"
-STATUS_REASON_MAX = 60  # characters of a failure reason shown in the status text
 REVIVE_DELAY = 0.5  # seconds between a dropped socket and checking the embedded child
 
 
@@ -98,8 +98,7 @@ class KurentoServerNode(Node):
             raise ConfigError("must be more than 0", "timeout")
         self._start_timeout = parse_duration(config["start_timeout"])
         self._shared: _SharedServer | None = None
-        self._users: list[Node] = []
-        self._shown: dict[str, Any] = {}
+        self.shared_status = SharedStatus(self)
 
     # -- public API for node types ------------------------------------------------------------
 
@@ -123,16 +122,6 @@ class KurentoServerNode(Node):
             raise KurentoConnectionError(f"kurento-server '{self.id}' is not running", self.url)
         return await self._shared.client()
 
-    def attach(self, node: Node) -> None:
-        """Show the connection state as ``node``'s status from now on."""
-        self._users.append(node)
-        if self._shown:
-            node.status(self._shown)
-
-    def detach(self, node: Node) -> None:
-        """Stop showing the connection state on ``node``."""
-        if node in self._users:
-            self._users.remove(node)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -148,7 +137,7 @@ class KurentoServerNode(Node):
         self._shared = shared
         shared.acquire(self, self._options, self._start_timeout, self.config["port"])
         if self.is_embedded:
-            self._show("yellow", "ring", "starting embedded media server")
+            self.shared_status.show("yellow", "ring", "starting embedded media server")
         try:
             await shared.client()
         except KurentoConnectionError as exc:
@@ -159,7 +148,7 @@ class KurentoServerNode(Node):
         shared, self._shared = self._shared, None
         if shared is not None:
             await shared.release(self)
-        self._show("", "", "")
+        self.shared_status.show("", "", "")
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -177,32 +166,24 @@ class KurentoServerNode(Node):
     def _on_state(self, event: ClientEvent | None, text: str) -> None:
         """Called by the shared server on every connection change."""
         if event is None:  # a failed connection attempt or start
-            self._show("red", "ring", _short(f"disconnected: {text}"))
+            self.shared_status.show("red", "ring", shorten(f"disconnected: {text}"))
             return
         if event.kind in ("connected", "reconnected"):
             if event.kind == "reconnected":
                 self.log(f"reconnected to {event.url}, session kept")
-            self._show("green", "dot", f"connected {event.url}")
+            self.shared_status.show("green", "dot", f"connected {event.url}")
         elif event.kind == "session_lost":
             self.warn(f"reconnected to {event.url}, but the server lost the session: every "
                       f"media object of it is gone")
-            self._show("green", "dot", f"connected {event.url} (new session)")
+            self.shared_status.show("green", "dot", f"connected {event.url} (new session)")
         elif event.kind == "disconnected":
             self.warn(f"connection to {event.url} lost ({event.reason}); reconnecting")
-            self._show("yellow", "ring", f"disconnected, reconnecting {event.url}")
+            self.shared_status.show("yellow", "ring", f"disconnected, reconnecting {event.url}")
         elif event.kind == "closed" and text:
             self.warn(f"gave up on {event.url}: {event.reason}")
-            self._show("red", "ring", _short(f"disconnected: {event.reason}"))
-
-    def _show(self, fill: str, shape: str, text: str) -> None:
-        self._shown = {"fill": fill, "shape": shape, "text": text} if text else {}
-        self.status(self._shown)
-        for node in self._users:
-            node.status(self._shown)
+            self.shared_status.show("red", "ring", shorten(f"disconnected: {event.reason}"))
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= STATUS_REASON_MAX else text[:STATUS_REASON_MAX] + "…"
 
 
 class _SharedServer:

@@ -63,11 +63,11 @@ class PostgresNode(Node):
         server = self.runtime.get_node(self.config["server"])
         assert isinstance(server, PostgresServerNode), server
         self._server = server
-        server.attach(self)
+        server.shared_status.attach(self)
 
     def on_close(self, removed: bool) -> None:
         if self._server is not None:
-            self._server.detach(self)
+            self._server.shared_status.detach(self)
 
     async def on_input(self, msg: dict[str, Any]) -> dict[str, Any]:
         statements, several = self._statements(msg)

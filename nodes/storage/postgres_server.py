@@ -6,8 +6,8 @@ in ``on_close``, restarted by the next message if it died meanwhile. Any other d
 ``postgresql://`` URL.
 
 The node holds one asyncpg pool (:class:`flowengine.pg.Database`). Its public API for node
-types is :meth:`PostgresServerNode.run`, :meth:`attach`/:meth:`detach` (the node then shows
-the connection state as its status) and :attr:`address`.
+types is :meth:`PostgresServerNode.run`, :attr:`address` and :attr:`shared_status` (a node
+attached to it shows the connection state as its status).
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from flowengine.pg import (
     Statement,
     describe_dsn,
 )
+from flowengine.shared_status import SharedStatus, shorten
 
 EMBEDDED = "embedded"
-STATUS_REASON_MAX = 60  # characters of the failure reason shown in the status text
 
 
 class PostgresServerNode(Node):
@@ -84,9 +84,8 @@ class PostgresServerNode(Node):
         self._start_error = ""
         self._closing = False
         self._revive_lock = asyncio.Lock()
-        self._users: list[Node] = []
+        self.shared_status = SharedStatus(self)
         self._was_disconnected = False
-        self._shown: dict[str, Any] = {}
 
     # -- public API for postgres nodes ------------------------------------------------------------
 
@@ -107,16 +106,6 @@ class PostgresServerNode(Node):
             await self._revive()
         return await self._db.run(statements, transaction)
 
-    def attach(self, node: Node) -> None:
-        """Show this server's connection state as ``node``'s status from now on."""
-        self._users.append(node)
-        if self._shown:
-            node.status(self._shown)
-
-    def detach(self, node: Node) -> None:
-        """Stop showing the connection state on ``node``."""
-        if node in self._users:
-            self._users.remove(node)
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -125,19 +114,19 @@ class PostgresServerNode(Node):
         dsn = self._dsn
         if self.is_embedded:
             self.embedded = EmbeddedPostgres(self._data_dir(), port=self.config["port"])
-            self._show("yellow", "ring", "starting embedded PostgreSQL")
+            self.shared_status.show("yellow", "ring", "starting embedded PostgreSQL")
             try:
                 # initdb and the server start block for a second or more: not on the loop.
                 await asyncio.to_thread(self.embedded.start)
             except Exception as exc:
                 self._start_error = f"embedded PostgreSQL did not start: {exc}"
-                self._show("red", "ring", "embedded PostgreSQL did not start")
+                self.shared_status.show("red", "ring", "embedded PostgreSQL did not start")
                 raise
             dsn = self.embedded.dsn
         self._db = Database(dsn, min_size=self.config["pool_min"],
                             max_size=self.config["pool_max"],
                             connect_timeout=self._connect_timeout, on_state=self._on_state)
-        self._show("yellow", "ring", f"connecting {self._db.address}")
+        self.shared_status.show("yellow", "ring", f"connecting {self._db.address}")
         with contextlib.suppress(PostgresError):
             # Not fatal (the status and a warning say so): the flows start, and each message
             # tries to connect again.
@@ -150,7 +139,7 @@ class PostgresServerNode(Node):
             await db.close()
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)
-        self._show("", "", "")
+        self.shared_status.show("", "", "")
 
     # -- internals --------------------------------------------------------------------------------
 
@@ -184,17 +173,11 @@ class PostgresServerNode(Node):
         """The pool's connection state changed: status, and one log line per change."""
         address = self.address
         if connected:
-            self._show("green", "dot", f"connected {address}")
+            self.shared_status.show("green", "dot", f"connected {address}")
             if self._was_disconnected:
                 self.log(f"connected to {address} again")
             return
         self._was_disconnected = True
         self.warn(f"database {address} unavailable: {reason}")
-        short = reason if len(reason) <= STATUS_REASON_MAX else reason[:STATUS_REASON_MAX] + "…"
-        self._show("red", "ring", f"disconnected {address}: {short}")
+        self.shared_status.show("red", "ring", f"disconnected {address}: {shorten(reason)}")
 
-    def _show(self, fill: str, shape: str, text: str) -> None:
-        self._shown = {"fill": fill, "shape": shape, "text": text} if text else {}
-        self.status(self._shown)
-        for node in self._users:
-            node.status(self._shown)
