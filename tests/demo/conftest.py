@@ -403,3 +403,12 @@ class SignalingClient:
         if self._http is not None:
             await self._http.close()
 
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Headless Chromium for the browser tests (``test_e2e_*.py``)."""
+    from e2ekit import chromium
+
+    async with chromium() as instance:
+        yield instance

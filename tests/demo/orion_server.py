@@ -211,6 +211,20 @@ class OrionTestServer:
         return _error(404, "NotFound",
                       "The requested entity has not been found. Check type and id")
 
+    async def _entity_and_attrs(self, request: web.Request
+                                ) -> tuple[dict[str, Any], dict[str, Any]] | web.Response:
+        """The entity named in the path and the attributes object of the body, or the error
+        reply Orion gives (404, 415, 400)."""
+        entity = self._find(request)
+        if entity is None:
+            return self._not_found()
+        body, problem = await self._body(request)
+        if problem is not None:
+            return problem
+        if not isinstance(body, dict):
+            return _error(400, "BadRequest", "attributes must be a JSON object")
+        return entity, body
+
     async def get_entity(self, request: web.Request) -> web.Response:
         entity = self._find(request)
         if entity is None:
@@ -224,14 +238,10 @@ class OrionTestServer:
         return web.Response(status=204)
 
     async def append_attrs(self, request: web.Request) -> web.Response:
-        entity = self._find(request)
-        if entity is None:
-            return self._not_found()
-        body, problem = await self._body(request)
-        if problem is not None:
-            return problem
-        if not isinstance(body, dict):
-            return _error(400, "BadRequest", "attributes must be a JSON object")
+        found = await self._entity_and_attrs(request)
+        if isinstance(found, web.Response):
+            return found
+        entity, body = found
         options = request.query.get("options", "").split(",")
         if "append" in options:
             clash = [k for k in body if k in entity["attrs"]]
@@ -244,14 +254,10 @@ class OrionTestServer:
         return web.Response(status=204)
 
     async def update_attrs(self, request: web.Request) -> web.Response:
-        entity = self._find(request)
-        if entity is None:
-            return self._not_found()
-        body, problem = await self._body(request)
-        if problem is not None:
-            return problem
-        if not isinstance(body, dict):
-            return _error(400, "BadRequest", "attributes must be a JSON object")
+        found = await self._entity_and_attrs(request)
+        if isinstance(found, web.Response):
+            return found
+        entity, body = found
         missing = [k for k in body if k not in entity["attrs"]]
         if missing:
             return _error(422, "Unprocessable",

@@ -7,21 +7,17 @@ No Orion can run here: ``orion_server.OrionTestServer`` follows Orion's document
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from e2ekit import (
     AppPage,
     DemoServer,
-    chromium,
+    browser_demo,
     eventually,
     orion_in_thread,
     post_json,
-    require_chromium,
-    start_demo,
 )
 
 pytestmark = pytest.mark.timeout(180)
@@ -42,20 +38,8 @@ def orion() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def demo(orion: Any) -> Iterator[DemoServer]:
-    require_chromium()
-    with tempfile.TemporaryDirectory(prefix="flowengine-demo-orion-",
-                                     ignore_cleanup_errors=True) as folder:
-        server = start_demo(Path(folder), {"ORION_URL": orion.url})
-        try:
-            yield server
-        finally:
-            server.stop()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    async with chromium() as instance:
-        yield instance
+    with browser_demo("orion", {"ORION_URL": orion.url}) as server:
+        yield server
 
 
 async def test_dashboard_shows_orion_metadata_and_stats(browser: Any, demo: DemoServer,

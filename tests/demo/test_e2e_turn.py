@@ -8,9 +8,7 @@ coturn fails the test with the package to install.
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,10 +18,8 @@ from e2ekit import (
     AppPage,
     Coturn,
     DemoServer,
-    chromium,
-    require_chromium,
+    browser_demo,
     start_coturn,
-    start_demo,
 )
 
 pytestmark = pytest.mark.timeout(180)
@@ -40,20 +36,8 @@ def coturn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coturn]:
 
 @pytest.fixture(scope="module")
 def demo(coturn: Coturn) -> Iterator[DemoServer]:
-    require_chromium()
-    with tempfile.TemporaryDirectory(prefix="flowengine-demo-turn-",
-                                     ignore_cleanup_errors=True) as folder:
-        server = start_demo(Path(folder), {"TURN_URL": coturn.turn_url})
-        try:
-            yield server
-        finally:
-            server.stop()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    async with chromium() as instance:
-        yield instance
+    with browser_demo("turn", {"TURN_URL": coturn.turn_url}) as server:
+        yield server
 
 
 async def test_relay_only_webcam_and_viewer_through_coturn(browser: Any, demo: DemoServer,

@@ -10,7 +10,6 @@ screenshots of the README (``docs/screenshots/``).
 from __future__ import annotations
 
 import asyncio
-import tempfile
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,15 +21,13 @@ from e2ekit import (
     SCREENSHOTS,
     AppPage,
     DemoServer,
-    chromium,
+    browser_demo,
     count_frames,
     embedded_postgres_dsn,
     eventually,
     http_json,
     media_pipelines,
-    require_chromium,
     serve_folder,
-    start_demo,
     write_hls,
 )
 
@@ -39,17 +36,9 @@ pytestmark = pytest.mark.timeout(180)
 
 @pytest.fixture(scope="module")
 def demo() -> Iterator[DemoServer]:
-    """``flowrun flows/kurento.yaml`` with its data in a temporary folder. Not under pytest's
-    base folder: as root the embedded PostgreSQL runs as another user that must traverse the
-    parent folders (see tests/conftest.py)."""
-    require_chromium()  # fail before starting anything when the browser is missing
-    with tempfile.TemporaryDirectory(prefix="flowengine-demo-e2e-",
-                                     ignore_cleanup_errors=True) as folder:
-        server = start_demo(Path(folder))
-        try:
-            yield server
-        finally:
-            server.stop()
+    """``flowrun flows/kurento.yaml`` with its data in a temporary folder."""
+    with browser_demo("e2e") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -68,12 +57,6 @@ def short_hls_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     write_hls(folder, seconds=3)
     with serve_folder(folder) as base:
         yield base + "/index.m3u8"
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    async with chromium() as instance:
-        yield instance
 
 
 @pytest.fixture
