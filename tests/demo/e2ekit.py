@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fractions
 import functools
 import http.server
 import json
@@ -24,6 +23,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import media_synthetic  # tests/media, put on sys.path by tests/demo/conftest.py
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -239,6 +240,22 @@ def start_demo(workdir: Path, extra_env: dict[str, str] | None = None,
         raise
 
 
+
+@contextlib.contextmanager
+def browser_demo(name: str, extra_env: dict[str, str] | None = None) -> Iterator[DemoServer]:
+    """:func:`start_demo` for browser tests, in a temporary folder, stopped afterwards. Fails
+    before starting anything when Chromium is missing. The folder is not under pytest's base
+    folder: as root the embedded PostgreSQL runs as another user that must traverse the parent
+    folders (see tests/conftest.py)."""
+    require_chromium()
+    with tempfile.TemporaryDirectory(prefix=f"flowengine-demo-{name}-",
+                                     ignore_cleanup_errors=True) as folder:
+        server = start_demo(Path(folder), extra_env)
+        try:
+            yield server
+        finally:
+            server.stop()
+
 # -- media made by the test -----------------------------------------------------------------------
 
 WIDTH, HEIGHT, FPS = 640, 360, 25
@@ -249,44 +266,26 @@ _BARS = ((235, 128, 128), (210, 16, 146), (170, 166, 16), (145, 54, 34),
          (106, 202, 222), (81, 90, 240), (41, 240, 110), (16, 128, 128))
 
 
-def _frame(index: int) -> av.VideoFrame:
+def _frame(index: int, width: int = WIDTH, height: int = HEIGHT) -> av.VideoFrame:
     """A yuv420p test-card frame: colour bars that scroll with ``index`` (so frames differ)."""
     shift = index * 8
-    columns = [((x + shift) % WIDTH) * len(_BARS) // WIDTH for x in range(WIDTH)]
+    columns = [((x + shift) % width) * len(_BARS) // width for x in range(width)]
     luma_row = bytes(_BARS[c][0] for c in columns)
     cb_row = bytes(_BARS[c][1] for c in columns[::2])
     cr_row = bytes(_BARS[c][2] for c in columns[::2])
-    frame = av.VideoFrame(WIDTH, HEIGHT, "yuv420p")
-    for plane, row, rows in ((0, luma_row, HEIGHT), (1, cb_row, HEIGHT // 2),
-                             (2, cr_row, HEIGHT // 2)):
+    frame = av.VideoFrame(width, height, "yuv420p")
+    for plane, row, rows in ((0, luma_row, height), (1, cb_row, height // 2),
+                             (2, cr_row, height // 2)):
         line = frame.planes[plane].line_size
         frame.planes[plane].update((row + bytes(line - len(row))) * rows)
     return frame
 
 
 def write_hls(folder: Path, seconds: float = 30.0) -> Path:
-    """A VOD HLS stream made with PyAV: H.264 Baseline, no B-frames, a key frame every second
+    """A VOD HLS stream of the test card: H.264 Baseline, no B-frames, a key frame every second
     (players can pass it through), 1 s segments. Returns the playlist's path."""
-    folder.mkdir(parents=True, exist_ok=True)
-    playlist = folder / "index.m3u8"
-    container = av.open(str(playlist), "w", format="hls", options={
-        "hls_time": "1", "hls_list_size": "0", "hls_playlist_type": "vod",
-        "hls_segment_filename": str(folder / "segment%03d.ts"),
-    })
-    stream = container.add_stream("libx264", rate=FPS)
-    stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-    stream.codec_context.gop_size = FPS
-    stream.codec_context.profile = "Baseline"
-    stream.codec_context.options = {"preset": "ultrafast", "bf": "0", "tune": "zerolatency"}
-    for index in range(int(seconds * FPS)):
-        frame = _frame(index)
-        frame.pts, frame.time_base = index, fractions.Fraction(1, FPS)
-        for packet in stream.encode(frame):
-            container.mux(packet)
-    for packet in stream.encode(None):
-        container.mux(packet)
-    container.close()
-    return playlist
+    return media_synthetic.write_hls(folder, seconds, 1, fps=FPS, size=(WIDTH, HEIGHT), gop=FPS,
+                                     frame=_frame)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -1,13 +1,15 @@
 """Media made by the tests themselves with PyAV (nothing is downloaded).
 
-``SyntheticVideo`` is an aiortc track of moving yuv420p frames; ``write_video_file`` encodes a
-short file (H.264 Baseline without B-frames, or VP8) that a player can pass through.
+``SyntheticVideo`` is an aiortc track of moving yuv420p frames; ``write_video_file`` and
+``write_hls`` encode short files and streams (H.264 Baseline without B-frames, or VP8) that a
+player can pass through. The browser and demo tests use these too, with their own sizes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import fractions
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -20,15 +22,12 @@ WIDTH, HEIGHT = 320, 240
 
 def make_frame(index: int, width: int = WIDTH, height: int = HEIGHT) -> av.VideoFrame:
     """A yuv420p frame whose brightness and a vertical bar move with ``index``."""
-    frame = av.VideoFrame(width, height, "yuv420p")
-    luma = bytearray([(index * 7) % 200 + 30]) * (width * height)
+    background = bytes([(index * 7) % 200 + 30])
     bar = (index * 4) % width
     size = min(8, width - bar)
-    for row in range(height):
-        start = row * width + bar
-        luma[start : start + size] = b"\xff" * size
-    assert len(luma) == width * height
-    frame.planes[0].update(bytes(luma))
+    row = background * bar + b"\xff" * size + background * (width - bar - size)
+    frame = av.VideoFrame(width, height, "yuv420p")
+    frame.planes[0].update(row * height)
     frame.planes[1].update(bytes([90]) * (width * height // 4))
     frame.planes[2].update(bytes([160]) * (width * height // 4))
     return frame
@@ -49,24 +48,66 @@ class SyntheticVideo(VideoStreamTrack):
         return frame
 
 
-def write_video_file(path: Path, codec: str = "h264", seconds: float = 3.0, fps: int = 30) -> Path:
-    """Encode a test file: ``h264`` -> MP4 (Baseline, no B-frames, GOP 15), ``vp8`` -> WEBM."""
-    container = av.open(str(path), "w")
+FrameMaker = Callable[[int, int, int], av.VideoFrame]  # (index, width, height) -> frame
+
+
+def video_stream(container: av.container.OutputContainer, codec: str = "h264", *, fps: int = 30,
+                 size: tuple[int, int] = (WIDTH, HEIGHT), gop: int = 15) -> av.VideoStream:
+    """A stream players can pass through: H.264 Baseline without B-frames (``h264``), or VP8
+    (``vp8``); a key frame every ``gop`` frames."""
     stream = container.add_stream("libx264" if codec == "h264" else "libvpx", rate=fps)
-    stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-    stream.codec_context.gop_size = 15
+    stream.width, stream.height = size
+    stream.pix_fmt = "yuv420p"
+    stream.codec_context.gop_size = gop
     if codec == "h264":
         stream.codec_context.profile = "Baseline"
-        stream.codec_context.options = {"preset": "ultrafast", "bf": "0"}
-    for i in range(int(seconds * fps)):
-        frame = make_frame(i)
-        frame.pts, frame.time_base = i, fractions.Fraction(1, fps)
-        for packet in stream.encode(frame):
+        stream.codec_context.options = {"preset": "ultrafast", "tune": "zerolatency", "bf": "0"}
+    else:
+        stream.codec_context.options = {"deadline": "realtime", "cpu-used": "8"}
+        stream.codec_context.bit_rate = 1_000_000
+    return stream
+
+
+def encode_frames(container: av.container.OutputContainer, stream: av.VideoStream, count: int,
+                  frame: FrameMaker = make_frame) -> None:
+    """Encode frames ``0..count-1`` of ``frame`` (at the stream's size and rate) and flush."""
+    rate = fractions.Fraction(stream.codec_context.framerate)
+    for i in range(count):
+        picture = frame(i, stream.width, stream.height)
+        picture.pts, picture.time_base = i, 1 / rate
+        for packet in stream.encode(picture):
             container.mux(packet)
     for packet in stream.encode(None):
         container.mux(packet)
-    container.close()
+
+
+def write_video_file(path: Path, codec: str = "h264", seconds: float = 3.0, fps: int = 30, *,
+                     size: tuple[int, int] = (WIDTH, HEIGHT), gop: int = 15,
+                     frame: FrameMaker = make_frame) -> Path:
+    """Encode a test file: ``h264`` -> MP4 (or MPEG-TS for a ``.ts`` name), ``vp8`` -> WebM."""
+    with av.open(str(path), "w") as container:
+        stream = video_stream(container, codec, fps=fps, size=size, gop=gop)
+        encode_frames(container, stream, int(seconds * fps), frame)
     return path
+
+
+def write_hls(directory: Path, seconds: float = 10.0, segment_seconds: int = 1, *,
+              fps: int = 30, size: tuple[int, int] = (WIDTH, HEIGHT), gop: int = 15,
+              frame: FrameMaker = make_frame) -> Path:
+    """A VOD HLS playlist ``index.m3u8`` with MPEG-TS segments of H.264, written by FFmpeg's
+    ``hls`` muxer through PyAV. Returns the playlist's path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    playlist = directory / "index.m3u8"
+    options = {
+        "hls_time": str(segment_seconds),
+        "hls_list_size": "0",
+        "hls_playlist_type": "vod",
+        "hls_segment_filename": str(directory / "segment%03d.ts"),
+    }
+    with av.open(str(playlist), "w", format="hls", options=options) as container:
+        stream = video_stream(container, "h264", fps=fps, size=size, gop=gop)
+        encode_frames(container, stream, int(seconds * fps), frame)
+    return playlist
 
 
 def local_candidates(pc: RTCPeerConnection) -> list[dict]:

@@ -10,7 +10,7 @@ import aioice.ice
 import av
 import pytest
 from aiohttp import web
-from media_synthetic import HEIGHT, WIDTH, make_frame, publish, view, write_video_file
+from media_synthetic import HEIGHT, WIDTH, encode_frames, publish, view, write_video_file
 
 
 @pytest.fixture
@@ -61,17 +61,10 @@ async def test_player_file_to_webrtc_passes_encoded_media_through(
 async def test_player_transcodes_when_codecs_differ(loopback_ice, client, server, media_dir):
     """An MPEG-4 Part 2 file cannot be passed to WebRTC: it is decoded and encoded once."""
     path = media_dir / "clip.avi"
-    container = av.open(str(path), "w")
-    stream = container.add_stream("mpeg4", rate=30)
-    stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-    for i in range(90):
-        frame = make_frame(i)
-        frame.pts = i
-        for packet in stream.encode(frame):
-            container.mux(packet)
-    for packet in stream.encode(None):
-        container.mux(packet)
-    container.close()
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=30)
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        encode_frames(container, stream, 90)
 
     pipeline = await client.create("MediaPipeline")
     player = await client.create("PlayerEndpoint", mediaPipeline=pipeline, uri=str(path))
