@@ -206,26 +206,16 @@ def _retransmitter(history: dict[int, tuple[int, int, int, bytes]], payload_type
             return
         _, marker, timestamp, payload = entry
         rtx_type = getattr(sender, _S + "rtx_payload_type")
-        if rtx_type is not None:
+        if rtx_type is not None:  # RFC 4588: own SSRC and sequence, original sequence first
             rtx_sequence = getattr(sender, _S + "rtx_sequence_number")
             setattr(sender, _S + "rtx_sequence_number", (rtx_sequence + 1) & 0xFFFF)
-            packet = RtpPacket(
-                payload_type=rtx_type,
-                marker=1 if marker else 0,
-                sequence_number=rtx_sequence,
-                timestamp=timestamp,
-                ssrc=sender._rtx_ssrc,
-                payload=struct.pack("!H", sequence_number) + payload,
-            )
+            sent_type, sent_sequence, ssrc = rtx_type, rtx_sequence, sender._rtx_ssrc
+            payload = struct.pack("!H", sequence_number) + payload
         else:
-            packet = RtpPacket(
-                payload_type=payload_type,
-                marker=1 if marker else 0,
-                sequence_number=sequence_number,
-                timestamp=timestamp,
-                ssrc=sender._ssrc,
-                payload=payload,
-            )
+            sent_type, sent_sequence, ssrc = payload_type, sequence_number, sender._ssrc
+        packet = RtpPacket(payload_type=sent_type, marker=1 if marker else 0,
+                           sequence_number=sent_sequence, timestamp=timestamp, ssrc=ssrc,
+                           payload=payload)
         packet.extensions.mid = getattr(sender, _S + "mid")
         packet.extensions.abs_send_time = (ntp_now() >> 14) & 0xFFFFFF
         ext_map = getattr(sender, _S + "rtp_header_extensions_map")
