@@ -130,23 +130,19 @@ class _Builder:
         self._scalars.flatten_mapping(node)  # resolves YAML merge keys (<<), merged pairs first
         merged = len(node.value) - explicit
         result: dict[Any, Any] = {}
+        # PyYAML lists merged pairs so that the last one must win (it reverses the merge
+        # sources); an explicit key then overrides any merged one.
         from_merge: set[Any] = set()
         for index, (key_node, value_node) in enumerate(node.value):
-            if index < merged:
-                # PyYAML lists merged pairs so that the last one must win (it reverses the
-                # merge sources); an explicit key then overrides any merged one.
-                key = self._scalars.construct_object(key_node)
-                if key in from_merge:
-                    del result[key]
-                from_merge.add(key)
-            self.entry(result, key_node, value_node, path, overridable=from_merge)
+            self.entry(result, key_node, value_node, path, from_merge, merged=index < merged)
         return result
 
     def entry(self, result: dict[Any, Any], key_node: yaml.Node, value_node: yaml.Node,
-              path: PathKey, overridable: set[Any] | None = None) -> None:
+              path: PathKey, from_merge: set[Any] | None = None, merged: bool = False) -> None:
         """Build one ``key: value`` pair into ``result``, refusing non-scalar and duplicate
-        keys (a duplicate is an error, never a silent overwrite; a key that came from a YAML
-        merge ``<<`` may be overridden once by an explicit one)."""
+        keys (a duplicate is an error, never a silent overwrite). ``from_merge`` holds the keys
+        whose value came from a YAML merge ``<<`` (``merged``: this pair did): the next pair
+        with that key replaces it once."""
         mark = key_node.start_mark
         try:
             key = self._scalars.construct_object(key_node)
@@ -157,9 +153,9 @@ class _Builder:
                                            mark.line + 1, mark.column + 1, path))
             return
         key_path = (*path, key)
-        if overridable and key in overridable and key in result:
-            overridable.discard(key)
-            del result[key]
+        if from_merge and key in from_merge:
+            from_merge.discard(key)
+            result.pop(key, None)
         if key in result:
             first = self.key_positions.get(key_path)
             where = f" (first defined at line {first.line})" if first else ""
@@ -168,6 +164,8 @@ class _Builder:
             return
         self.key_positions[key_path] = Position(mark.line + 1, mark.column + 1)
         result[key] = self.build(value_node, key_path)
+        if merged and from_merge is not None:
+            from_merge.add(key)
 
 
 def parse_yaml(
