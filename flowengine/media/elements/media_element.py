@@ -7,8 +7,12 @@ connected (40004).
 
 Media: an element's outputs are :class:`~flowengine.media.engine.hub.MediaHub` objects, one per
 kind (``"audio"``, ``"video"``), created on demand. A sink reads its source's hub for that kind;
-``input_changed`` tells a subclass when that hub changes. DATA connections are bookkept only
-(data channels are not supported).
+``input_changed`` tells a subclass when that hub changes.
+
+Data: an element that produces data messages (a WebRtcEndpoint's data channel) hands each to
+:meth:`MediaElementImpl.push_data`, which gives it to every sink connected to it for DATA
+(``receive_data``); an element without data support drops what it receives, as a KMS element
+without a data pad.
 """
 
 from __future__ import annotations
@@ -97,6 +101,15 @@ class MediaElementImpl(MediaObjectImpl):
 
     def on_keyframe_request(self) -> None:
         """Hook: a reader of this element's encoded video needs a key frame."""
+
+    def push_data(self, message: str | bytes) -> None:
+        """Give a data message (text or binary) to every sink connected for DATA."""
+        for conn in list(self.sink_connections):
+            if conn.media_type == "DATA" and not conn.sink.released:
+                conn.sink.receive_data(message)
+
+    def receive_data(self, message: str | bytes) -> None:
+        """Hook: a data message reached this element's DATA input (dropped by default)."""
 
     # --- connect / disconnect ---------------------------------------------------------------------
 
