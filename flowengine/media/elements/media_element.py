@@ -26,6 +26,7 @@ from flowengine.kurento.jsonrpc import complex_value
 from flowengine.media import model
 from flowengine.media.elements.media_object import MediaObjectImpl
 from flowengine.media.engine.hub import MediaHub
+from flowengine.media.engine.latency import ArrivalLog
 
 MEDIA_TYPES = ("AUDIO", "VIDEO", "DATA")
 KIND_OF = {"AUDIO": "audio", "VIDEO": "video"}
@@ -87,8 +88,24 @@ class MediaElementImpl(MediaObjectImpl):
                 queue_size=self.ctx.settings.media_queue_frames,
                 on_keyframe_request=self.on_keyframe_request if kind == "video" else None,
             )
+            if self.latency_stats():
+                hub.arrivals = ArrivalLog()
             self.outputs[kind] = hub
         return hub
+
+    def latency_stats(self) -> bool:
+        """Whether the pipeline measures latencies (its ``latencyStats`` property)."""
+        pipeline = self.pipeline
+        return bool(pipeline is not None and pipeline.get_property("latencyStats"))
+
+    def latency_stats_changed(self, enabled: bool) -> None:
+        """The pipeline's ``latencyStats`` changed: time the arrivals of this element's
+        outputs (see :mod:`~flowengine.media.engine.latency`), or stop."""
+        for hub in self.outputs.values():
+            if enabled and hub.arrivals is None:
+                hub.arrivals = ArrivalLog()
+            elif not enabled:
+                hub.arrivals = None
 
     def input_hub(self, kind: str) -> MediaHub | None:
         """The hub currently feeding this element's ``kind`` input."""

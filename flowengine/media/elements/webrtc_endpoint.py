@@ -53,6 +53,7 @@ from flowengine.media.elements.media_element import MediaElementImpl
 from flowengine.media.engine.datachannel import DataSession
 from flowengine.media.engine.hub import MediaHub
 from flowengine.media.engine.ice import host_addresses, parse_turn_url, rtc_configuration
+from flowengine.media.engine.latency import LatencyStat, TimedHubTrack
 from flowengine.media.engine.rtc import (
     TapQueue,
     application_accepted,
@@ -132,6 +133,7 @@ class WebRtcEndpointImpl(MediaElementImpl):
         self.local_sdp: str | None = None
         self.remote_sdp: str | None = None
         self.tracks: dict[str, HubTrack] = {}
+        self.e2e_latency: dict[str, LatencyStat] = {}
         self.taps: dict[str, TapQueue] = {}
         self._pending: list[Any] = []
         self._gather_requested = False
@@ -213,7 +215,8 @@ class WebRtcEndpointImpl(MediaElementImpl):
     def _send_track(self, kind: str) -> HubTrack:
         track = self.tracks.get(kind)
         if track is None:
-            track = HubTrack(kind)
+            stat = self.e2e_latency.setdefault(kind, LatencyStat(kind))
+            track = TimedHubTrack(kind, stat)
             track.set_hub(self.input_hub(kind))
             self.tracks[kind] = track
         return track
@@ -693,7 +696,7 @@ class WebRtcEndpointImpl(MediaElementImpl):
         now = int(time.time() * 1000)
         element = stats.pop(self.id)
         stats[self.id] = {**element, "__type__": "EndpointStats", "type": "endpoint",
-                          "E2ELatency": []}  # fmt: skip
+                          **self._e2e_stats(media_type)}  # fmt: skip
         if self.pc is None:
             return stats
         if media_type in (None, "DATA"):
@@ -712,6 +715,20 @@ class WebRtcEndpointImpl(MediaElementImpl):
             if converted is not None:
                 stats[converted["id"]] = converted
         return stats
+
+    def _e2e_stats(self, media_type: str | None) -> dict[str, Any]:
+        """``E2ELatency`` (KMS 7) while the pipeline measures latencies, and the KMS 6 fields
+        ``audioE2ELatency``/``videoE2ELatency`` (ns, 0 without a figure) that 7.0 removed and
+        the JavaScript loopback-stats tutorial still reads."""
+        kinds = [k for k in ("audio", "video") if media_type in (None, k.upper())]
+        stats = [self.e2e_latency[k] for k in kinds if k in self.e2e_latency]
+        entries = [s.to_kurento() for s in stats] if self.latency_stats() else []
+        legacy = {f"{e['type'].lower()}E2ELatency": e["avg"] for e in entries}
+        return {
+            "E2ELatency": entries,
+            "audioE2ELatency": legacy.get("audioE2ELatency", 0.0),
+            "videoE2ELatency": legacy.get("videoE2ELatency", 0.0),
+        }
 
     # --- release ----------------------------------------------------------------------------------
 
