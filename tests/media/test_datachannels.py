@@ -9,8 +9,8 @@ them (kms-elements ``kmswebrtcsession.c``, ``kmswebrtcdatasessionbin.c``,
 * ``createDataChannel``/``closeDataChannel`` and their errors; data stats in ``getStats``;
 * without ``useDataChannels`` the answer rejects the ``m=application`` section (port 0).
 
-The peers offer their data channel first, as the Kurento tutorial's page does (its channel is
-created before kurento-utils adds the camera), so the data section is the BUNDLE tag.
+The peers offer their data section first (Chromium puts it last): it is then the BUNDLE tag,
+which the server's candidates must name.
 """
 
 from __future__ import annotations
@@ -72,9 +72,8 @@ class Peer:
     """A test peer: its data channels, and every message each one received."""
 
     def __init__(self, video: bool = True, channel: str | None = "TestChannel0"):
-        # The data section first, as a browser offers a channel created before the tracks
-        # (aiortc offers it first with this option, and only for a channel created after the
-        # offer: see negotiate).
+        # The data section first (aiortc offers it first with this option, and only for a
+        # channel created after the offer: see negotiate).
         self.pc = RTCPeerConnection(
             RTCConfiguration(iceServers=[], alwaysNegotiateDataChannels=True)
         )
