@@ -250,6 +250,12 @@ async def test_endpoints_relay_along_data_connections_only(loopback_ice, client)
         assert len(peer_b.received["from-b"]) == 20
         sinks = await client.invoke(b, "getSinkConnections")
         assert [(c["sink"], c["type"]) for c in sinks] == [(a, "DATA")]
+        for query in ("MediaFlowingIn", "MediaFlowingOut", "MediaTranscoding"):
+            error = (await client.call("invoke", {"object": a, "operation": f"is{query}",
+                                                  "operationParams": {"mediaType": "DATA"}}))[
+                "error"]  # fmt: skip
+            assert (error["code"], error["message"]) == (
+                40107, f"Media type DATA is not supported for {query}")  # fmt: skip
     finally:
         await peer_a.close()
         await peer_b.close()

@@ -21,7 +21,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from flowengine.kurento.errors import CONNECT_ERROR, KurentoError
+from flowengine.kurento.errors import (
+    CONNECT_ERROR,
+    MEDIA_OBJECT_ILLEGAL_PARAM_ERROR,
+    KurentoError,
+)
 from flowengine.kurento.jsonrpc import complex_value
 from flowengine.media import model
 from flowengine.media.elements.media_object import MediaObjectImpl
@@ -240,14 +244,17 @@ class MediaElementImpl(MediaObjectImpl):
         return {}
 
     def is_media_flowing_in(self, media_type: str, sink_media_description: str = DEFAULT) -> bool:
+        _no_data(media_type, "MediaFlowingIn")
         return self.flow_in.get(media_type, False)
 
     def is_media_flowing_out(
         self, media_type: str, source_media_description: str = DEFAULT
     ) -> bool:
+        _no_data(media_type, "MediaFlowingOut")
         return self.flow_out.get(media_type, False)
 
     def is_media_transcoding(self, media_type: str, bin_name: str = DEFAULT) -> bool:
+        _no_data(media_type, "MediaTranscoding")
         return self.transcoding_state.get(media_type, False)
 
     def check_flow(self) -> None:
@@ -305,3 +312,11 @@ class MediaElementImpl(MediaObjectImpl):
         for hub in self.outputs.values():
             hub.close()
         await super().release()
+
+
+def _no_data(media_type: str, what: str) -> None:
+    """KMS answers the flow and transcoding queries for DATA with 40107."""
+    if media_type == "DATA":
+        raise KurentoError(
+            MEDIA_OBJECT_ILLEGAL_PARAM_ERROR, f"Media type DATA is not supported for {what}"
+        )
