@@ -9,11 +9,15 @@ JavaScript loopback-stats tutorial reads. Real aiortc peers on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+from fractions import Fraction
 
 import aioice.ice
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from media_synthetic import FrameCounter, publish, strip_candidates, trickle_from_server
+
+from flowengine.media.engine.latency import ArrivalLog
+from flowengine.media.engine.units import EncodedUnit
 
 PLAUSIBLE_NS = (10_000, 500_000_000)
 """10 µs to 500 ms: more than a constant's zero, less than a stalled pipeline."""
@@ -127,3 +131,20 @@ async def test_latency_stats_off_reports_none_and_can_be_switched(loopback_ice, 
     finally:
         await publisher.close()
         await client.result("release", {"object": pipeline})
+
+
+def test_arrival_log_matches_transcoded_units_and_forgets_old_ones():
+    log = ArrivalLog(size=3)
+    opus = [EncodedUnit("opus", b"x", i * 960, Fraction(1, 48_000)) for i in range(5)]
+    for unit in opus[:4]:
+        log.record(unit)
+    assert log.arrival(opus[0]) is None  # evicted: only 3 kept
+    assert log.arrival(opus[4]) is None  # never arrived
+    assert log.arrival(opus[3]) is not None
+    # A unit transcoded from opus[2]: same time on the 90 kHz clock, another time base.
+    transcoded = EncodedUnit("vp8", b"x", 2 * 960 * 90_000 // 48_000, Fraction(1, 90_000))
+    assert log.arrival(transcoded) == log.arrival(opus[2])
+    # A looping source repeats its presentation times: the newest arrival counts.
+    first = log.arrival(opus[3])
+    log.record(EncodedUnit("opus", b"y", 3 * 960, Fraction(1, 48_000)))
+    assert log.arrival(opus[3]) > first

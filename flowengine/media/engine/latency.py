@@ -22,7 +22,6 @@ from collections import deque
 from typing import Any
 
 from flowengine.kurento.jsonrpc import complex_value
-from flowengine.media.engine.rtp_sender import OutgoingUnit
 from flowengine.media.engine.tracks import HubTrack
 from flowengine.media.engine.units import Unit
 
@@ -32,39 +31,47 @@ ALPHA = 0.25
 ARRIVALS_KEPT = 256
 """Units per hub whose arrival time is kept (about 8 s of 30 fps video or 5 s of audio)."""
 
-PTS_TOLERANCE = 0.0005
-"""Seconds: a transcoded unit's presentation time is its source's, rounded to the 90 kHz
-clock."""
 
-
-def _seconds(unit: Unit) -> float | None:
+def _bucket(unit: Unit) -> int | None:
+    """The unit's presentation time in whole milliseconds (a transcoded unit's is its source's,
+    rounded to the 90 kHz clock: a neighbouring bucket at most)."""
     pts, time_base = unit.pts, unit.time_base
     if pts is None or not time_base:
         return None
-    return pts * time_base.numerator / time_base.denominator
+    return round(pts * time_base.numerator * 1000 / time_base.denominator)
 
 
 class ArrivalLog:
-    """When the recent units of one hub arrived (monotonic ns), by presentation time."""
+    """When the recent units of one hub arrived (monotonic ns), by presentation time. Units are
+    at least a few milliseconds apart, so a millisecond bucket names one unit; a looping source
+    that repeats presentation times finds its newest arrival."""
 
     def __init__(self, size: int = ARRIVALS_KEPT):
-        self._entries: deque[tuple[float, int]] = deque(maxlen=size)
+        self._size = size
+        self._order: deque[tuple[int, int]] = deque()
+        self._by_bucket: dict[int, int] = {}
 
     def record(self, unit: Unit) -> None:
-        seconds = _seconds(unit)
-        if seconds is not None:
-            self._entries.append((seconds, time.monotonic_ns()))
+        bucket = _bucket(unit)
+        if bucket is None:
+            return
+        at = time.monotonic_ns()
+        self._by_bucket[bucket] = at
+        self._order.append((bucket, at))
+        if len(self._order) > self._size:
+            old, old_at = self._order.popleft()
+            if self._by_bucket.get(old) == old_at:
+                del self._by_bucket[old]
 
     def arrival(self, unit: Unit) -> int | None:
-        """The arrival time of ``unit`` (or of the unit it was transcoded from), newest first
-        (a looping source repeats its presentation times)."""
-        seconds = _seconds(unit)
-        if seconds is None:
+        """The arrival time of ``unit`` (or of the unit it was transcoded from)."""
+        bucket = _bucket(unit)
+        if bucket is None:
             return None
-        for pts, at in reversed(self._entries):
-            if abs(pts - seconds) <= PTS_TOLERANCE:
-                return at
-        return None
+        found = self._by_bucket.get(bucket)
+        if found is None:
+            found = self._by_bucket.get(bucket - 1) or self._by_bucket.get(bucket + 1)
+        return found
 
 
 class LatencyStat:
@@ -91,18 +98,18 @@ class LatencyStat:
 
 
 class TimedHubTrack(HubTrack):
-    """A :class:`HubTrack` that samples the end-to-end latency of what it sends."""
+    """A :class:`HubTrack` that samples the end-to-end latency of what it sends: when its RTP
+    sender takes a unit (``_convert`` runs between the two, with the unit as the hub gave it)."""
 
     def __init__(self, kind: str, stat: LatencyStat):
         super().__init__(kind)
         self.stat = stat
 
-    async def recv(self) -> Any:
-        item = await super().recv()
+    def _convert(self, unit: Unit) -> Any:
         hub = self.hub
-        arrivals = getattr(hub, "arrivals", None)
-        if arrivals is not None and isinstance(item, OutgoingUnit):
-            arrived = arrivals.arrival(item.unit)
+        arrivals = hub.arrivals if hub is not None else None
+        if arrivals is not None:
+            arrived = arrivals.arrival(unit)
             if arrived is not None:
                 self.stat.add(time.monotonic_ns() - arrived)
-        return item
+        return super()._convert(unit)
