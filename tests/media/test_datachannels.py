@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from typing import Any
 
 import aioice.ice
@@ -36,6 +37,15 @@ message limit) and a run that shows the order."""
 @pytest.fixture
 def loopback_ice(monkeypatch):
     monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
+
+
+async def until(what: str, check: Callable[[], Any], timeout: float = 10) -> None:
+    """Wait until ``check()`` is true."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not within {timeout}s: {what}")
+        await asyncio.sleep(0.02)
 
 
 class Events:
@@ -58,14 +68,10 @@ class Events:
         while not self.client.events.empty():
             self.seen.append(self.client.events.get_nowait()["params"]["value"])
 
-    async def wait(self, endpoint: str, event_type: str, count: int = 1,
-                   timeout: float = 10) -> list[dict[str, Any]]:  # fmt: skip
-        deadline = asyncio.get_running_loop().time() + timeout
-        while len(found := self.of(endpoint, event_type)) < count:
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"{count} {event_type} of {endpoint} wanted, got {found}")
-            await asyncio.sleep(0.02)
-        return found
+    async def wait(self, endpoint: str, event_type: str, count: int = 1) -> list[dict[str, Any]]:
+        await until(f"{count} {event_type} of {endpoint}",
+                    lambda: len(self.of(endpoint, event_type)) >= count)  # fmt: skip
+        return self.of(endpoint, event_type)
 
 
 class Peer:
@@ -123,19 +129,13 @@ class Peer:
             await add_kurento_candidate(self.pc, found["candidate"])
         return answer
 
-    async def wait_open(self, channel: Any, timeout: float = 10) -> None:
-        async with asyncio.timeout(timeout):
-            while channel.readyState != "open":
-                await asyncio.sleep(0.02)
+    async def wait_open(self, channel: Any) -> None:
+        await until(f"{channel.label} open", lambda: channel.readyState == "open")
 
-    async def wait_messages(self, label: str, count: int, timeout: float = 10) -> list:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while len(self.received.get(label, [])) < count:
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(
-                    f"{label}: {len(self.received.get(label, []))} of {count} messages")
-            await asyncio.sleep(0.02)
-        return self.received[label]
+    async def wait_messages(self, label: str, count: int) -> list:
+        got = lambda: self.received.get(label, [])  # noqa: E731
+        await until(f"{count} messages on {label}", lambda: len(got()) >= count)
+        return got()
 
     async def close(self) -> None:
         await self.pc.close()
@@ -278,9 +278,7 @@ async def test_server_created_channel_and_second_remote_channel(loopback_ice, cl
         await client.invoke(endpoint, "createDataChannel", label="from server", ordered=False,
                             maxRetransmits=3, protocol="chat")  # fmt: skip
         opened = await events.wait(endpoint, "DataChannelOpened", 2)
-        async with asyncio.timeout(10):
-            while not peer.remote_channels:
-                await asyncio.sleep(0.02)
+        await until("the server's channel", lambda: peer.remote_channels)
         server_channel = peer.remote_channels[0]
         await peer.wait_open(server_channel)
         assert (server_channel.label, server_channel.protocol, server_channel.ordered,
@@ -291,9 +289,7 @@ async def test_server_created_channel_and_second_remote_channel(loopback_ice, cl
 
         # A second channel is closed at once, without events; the first stays wired.
         extra = peer.open_channel("second")
-        async with asyncio.timeout(10):
-            while extra.readyState != "closed":
-                await asyncio.sleep(0.02)
+        await until("the second channel closed", lambda: extra.readyState == "closed")
         server_channel.send("still wired")
         assert (await peer.wait_messages("from server", 2))[1] == "still wired"
         stats = await client.invoke(endpoint, "getStats", mediaType="DATA")
@@ -308,9 +304,7 @@ async def test_server_created_channel_and_second_remote_channel(loopback_ice, cl
         await client.invoke(endpoint, "closeDataChannel", channelId=server_channel.id)
         assert ids(await events.wait(endpoint, "DataChannelClosed", 2)) == [
             server_channel.id] * 2  # fmt: skip
-        async with asyncio.timeout(10):
-            while server_channel.readyState != "closed":
-                await asyncio.sleep(0.02)
+        await until("the server's channel closed", lambda: server_channel.readyState == "closed")
         assert len(events.of(endpoint, "DataChannelOpened")) == 2
     finally:
         await peer.close()
@@ -379,14 +373,10 @@ async def test_generate_offer_offers_data_channels_when_enabled(loopback_ice, cl
             await add_kurento_candidate(peer, found["candidate"])
         channel = peer.createDataChannel("answerer's")
         channel.on("message", echoed.append)
-        async with asyncio.timeout(10):
-            while channel.readyState != "open":
-                await asyncio.sleep(0.02)
+        await until("the answerer's channel open", lambda: channel.readyState == "open")
         await events.wait(with_data, "DataChannelOpened", 2)
         channel.send("offered by the server")
-        async with asyncio.timeout(10):
-            while not echoed:
-                await asyncio.sleep(0.02)
+        await until("the echo", lambda: echoed)
         assert echoed == ["offered by the server"]
     finally:
         await peer.close()

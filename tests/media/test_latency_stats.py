@@ -13,8 +13,7 @@ from fractions import Fraction
 
 import aioice.ice
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
-from media_synthetic import FrameCounter, publish, strip_candidates, trickle_from_server
+from media_synthetic import publish, view
 
 from flowengine.media.engine.latency import ArrivalLog
 from flowengine.media.engine.units import EncodedUnit
@@ -47,27 +46,6 @@ async def wait_video_latency(client, endpoint: str, timeout: float = 15) -> dict
         await asyncio.sleep(0.2)
 
 
-async def h264_viewer(client, endpoint: str) -> tuple[RTCPeerConnection, FrameCounter]:
-    """A receive-only peer that takes H.264 only (the publisher sends VP8: transcoded)."""
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    transceiver = pc.addTransceiver("video", direction="recvonly")
-    transceiver.setCodecPreferences(
-        [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == "video/H264"]
-    )
-    tracks: asyncio.Queue = asyncio.Queue()
-    pc.on("track", tracks.put_nowait)
-    await pc.setLocalDescription(await pc.createOffer())
-    for event in ("IceCandidateFound", "IceGatheringDone"):
-        await client.result("subscribe", {"object": endpoint, "type": event})
-    answer = await client.invoke(
-        endpoint, "processOffer", offer=strip_candidates(pc.localDescription.sdp)
-    )
-    await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
-    await client.invoke(endpoint, "gatherCandidates")
-    await trickle_from_server(client, endpoint, pc)
-    return pc, FrameCounter(await asyncio.wait_for(tracks.get(), 10))
-
-
 async def test_loopback_and_transcoding_viewer_report_e2e_latency(loopback_ice, client, server):
     pipeline = await client.create("MediaPipeline")
     await client.invoke(pipeline, "setLatencyStats", latencyStats=True)  # as the tutorial
@@ -77,7 +55,7 @@ async def test_loopback_and_transcoding_viewer_report_e2e_latency(loopback_ice, 
     publisher = await publish(client, loopback)
     viewer = await client.create("WebRtcEndpoint", mediaPipeline=pipeline, sendonly=True)
     await client.invoke(loopback, "connect", sink=viewer, mediaType="VIDEO")
-    view_pc, counter = await h264_viewer(client, viewer)
+    view_pc, counter = await view(client, viewer, "video/H264")  # the publisher sends VP8
     try:
         await counter.wait_for(30)
         assert await client.invoke(loopback, "isMediaTranscoding", mediaType="VIDEO") is True

@@ -8,7 +8,7 @@ element's DATA input is sent on it, text as text and binary as binary (the PPID 
 it came from is kept). A channel that opens while another is wired is closed at once and raises
 no event. ``DataChannelOpened``/``DataChannelClosed`` carry the SCTP stream id of the wired
 channel; KMS 7.3 raises each of them twice (``onDataChannelOpened`` emits the same signal in two
-consecutive blocks), and so does this module's owner.
+consecutive blocks), and :class:`DataSession` reports them twice too.
 
 Counters as KMS's stats report them: ``dataChannelsOpened``/``dataChannelsClosed`` count every
 channel of the session (wired or not) once it opened/closed; each live channel has its own
