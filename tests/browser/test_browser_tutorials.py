@@ -253,7 +253,7 @@ async def test_loopback_stats_shows_e2e_latency_in_milliseconds(tutorial):
     for reading in shown:
         text = reading["text"]
         assert re.fullmatch(r"\d+(\.\d+)? milliseconds", text), text
-        assert 0.01 <= float(text.split()[0]) <= 500, text  # from 10 µs to half a second
+        assert 0 < float(text.split()[0]) <= 500, text  # measured, and under half a second
         [entry] = reading["stats"]["E2ELatency"]
         assert (entry["name"], entry["type"]) == ("sink_video_default", "VIDEO")
         assert entry["avg"] == reading["stats"]["videoE2ELatency"]
