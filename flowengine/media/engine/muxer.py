@@ -126,6 +126,7 @@ class LiveMuxer:
         self._container: Any = None
         self._streams: dict[str, Any] = {}
         self._last_pts: dict[str, int] = {}
+        self._origin: float | None = None
         self._early_audio: deque[tuple[Any, float]] = deque(maxlen=int(VIDEO_WAIT * 60))
         self._first_audio_at: float | None = None
         self._aac_resampler: Any = None
@@ -275,8 +276,14 @@ class LiveMuxer:
         for item, t in early:
             self._write_audio(item, t)
 
+    def _file_time(self, t: float) -> float:
+        """Seconds into the file: it starts at its first packet, as KMS's files do."""
+        if self._origin is None:
+            self._origin = t
+        return max(0.0, t - self._origin)
+
     def _next_pts(self, kind: str, t: float, time_base: Fraction) -> int:
-        pts = int(t / time_base)
+        pts = int(self._file_time(t) / time_base)
         last = self._last_pts.get(kind)
         if last is not None and pts <= last:
             pts = last + 1  # strictly increasing per track
@@ -321,14 +328,14 @@ class LiveMuxer:
             self._aac_resampler = av.AudioResampler(
                 format="fltp", layout="stereo", rate=AUDIO_RATE, frame_size=ctx.frame_size or 1024
             )
-        start = int(t * AUDIO_RATE)
+        start = int(self._file_time(t) * AUDIO_RATE)
         if self._aac_next is None or start - self._aac_next > AUDIO_RATE // 5:
             self._aac_next = start  # the first frame, or a gap of 200 ms or more in the input
         for out in self._aac_resampler.resample(frame):
             out.pts, out.time_base = self._aac_next, AUDIO_TIME_BASE
             self._aac_next += out.samples
             for packet in stream.encode(out):
-                self._mux("audio", packet, self._aac_next / AUDIO_RATE)
+                self._mux("audio", packet, t)
 
     def _close(self) -> None:
         if self._container is None and self._early_audio:
