@@ -11,7 +11,6 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import aioice.ice
 import av
@@ -27,6 +26,7 @@ from media_synthetic import (
     trickle_from_server,
     view,
 )
+from recorded_media import decode_file, duration, snapshot
 
 from flowengine.media.engine.bitstream import annexb_nal_units
 from flowengine.media.engine.units import EncodedUnit
@@ -74,36 +74,6 @@ async def recording_setup(client, uri: str, profile: str, video_codec: str = "vp
     return pipeline, publisher, recorder, pc
 
 
-def decode_file(path: Path) -> dict[str, Any]:
-    """Decode a (possibly growing) file: the end of each track in seconds and frame counts.
-    A file being written may end in the middle of a cluster or fragment: decoding stops
-    there."""
-    found: dict[str, Any] = {"video": 0, "audio": 0, "video_end": 0.0, "audio_end": 0.0,
-                             "sizes": set(), "codecs": {}}
-    with av.open(str(path)) as container:
-        for stream in container.streams:
-            found["codecs"][stream.type] = stream.codec_context.name
-        try:
-            for frame in container.decode(*container.streams):
-                kind = "video" if isinstance(frame, av.VideoFrame) else "audio"
-                found[kind] += 1
-                if frame.pts is not None and frame.time_base is not None:
-                    end = float(frame.pts * frame.time_base)
-                    found[f"{kind}_end"] = max(found[f"{kind}_end"], end)
-                if kind == "video":
-                    found["sizes"].add((frame.width, frame.height))
-        except (av.FFmpegError, EOFError):
-            pass  # the incomplete end of a growing file
-    return found
-
-
-def snapshot(path: Path, folder: Path) -> Path:
-    """A copy of the file as it is now (what a reader opening it now would see)."""
-    copy = folder / f"snapshot-{time.monotonic_ns()}{path.suffix}"
-    shutil.copyfile(path, copy)
-    return copy
-
-
 @pytest.mark.parametrize(
     ("profile", "name", "video_codec", "codecs"),
     [
@@ -139,9 +109,7 @@ async def test_file_grows_while_recording_and_is_complete_at_once_after_stop(
     assert stopped["object"] == recorder
     assert await client.invoke(recorder, "getState") == "STOP"
     # Right after stopAndWait the file is complete: both tracks, the recorded length.
-    with av.open(str(path)) as container:
-        duration = container.duration / 1_000_000 if container.duration else 0.0
-    assert abs(duration - recorded) < 1.0, (duration, recorded)
+    assert abs(duration(path) - recorded) < 1.0, (duration(path), recorded)
     done = decode_file(path)
     assert done["codecs"] == codecs
     assert done["sizes"] == {(WIDTH, HEIGHT)}

@@ -12,7 +12,8 @@ the recording clock at the first packet of each stream, so the file keeps the se
 and audio stays continuous; a stream re-anchors when it strays more than :data:`MAX_DRIFT` from
 the clock (a new source, a source that stalled or jumped). The recording clock stands still
 while paused, so a resumed recording continues the same file without a gap; video resumes at a
-key frame, requested from the source.
+key frame, requested from the source. While recording, the source is asked for a key frame
+every :data:`KEYFRAME_INTERVAL` seconds.
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ recording takes the source's video codec when it is one of them."""
 
 MAX_DRIFT = 1.0
 """Seconds a stream's timestamps may stray from the recording clock before re-anchoring."""
+KEYFRAME_INTERVAL = 2.0
+"""Seconds between key frames asked of a video source while recording. KMS asks for none, and a
+WebRTC sender then makes one at the start only: such a file cannot be seeked, and a player of
+it shows nothing until a key frame (Kurento's recorder tutorial plays the file right after
+stopping). Two seconds is the usual GOP of streamed video."""
 FINISH_TIMEOUT = 4.0
 """Seconds ``finish`` waits for the file to be closed (KMS's ``stopAndWait`` timeout)."""
 _WRAP = 1 << 32  # RTP timestamps are 32-bit
@@ -198,10 +204,17 @@ class Recording:
 
     async def _read(self, kind: str, reader: HubReader) -> None:
         timeline = StreamTimeline()
+        last_keyframe = 0.0
         try:
             while True:
                 unit = await reader.get()
-                t = timeline.place(unit.pts, unit.time_base, self.clock.now())
+                now = self.clock.now()
+                t = timeline.place(unit.pts, unit.time_base, now)
+                if kind == "video":
+                    if getattr(unit, "keyframe", False):
+                        last_keyframe = now
+                    elif now - last_keyframe > KEYFRAME_INTERVAL:
+                        reader.hub.request_keyframe(reader.fmt)  # rate-limited by the hub
                 if not self.muxer.put(kind, unit, t):
                     if self.muxer.error is not None:
                         return
