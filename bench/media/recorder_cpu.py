@@ -105,7 +105,8 @@ async def run_mode(mode: str, args: argparse.Namespace, kurento: Any, source: Pa
             duration = (container.duration or 0) / 1e6
         # The file starts at its first key frame (as KMS's): the wait for it is not lag.
         result["start"] = start = recorded - duration
-        result["lags"] = [elapsed - start - newest for elapsed, newest in probes]
+        # Precise to about 0.1 s (the file's last frame ends it): never below zero.
+        result["lags"] = [max(0.0, elapsed - start - newest) for elapsed, newest in probes]
     asked = time.monotonic()
     await pipeline.release()
     result["release"] = time.monotonic() - asked
