@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import time
 from pathlib import Path
@@ -44,3 +45,16 @@ def duration(path: Path) -> float:
     """The container's duration in seconds (0 when unknown)."""
     with av.open(str(path)) as container:
         return container.duration / 1_000_000 if container.duration else 0.0
+
+
+async def check_growing(path: Path, folder: Path, started: float,
+                        at: tuple[float, ...] = (2.5, 4.5), slack: float = 2.0) -> None:
+    """At each of ``at`` seconds after ``started`` (``time.monotonic()``), the file as it is
+    then decodes to video and audio up to ``slack`` seconds before (a loaded machine's slack
+    over the recorder's 1 s)."""
+    for wait in at:
+        await asyncio.sleep(max(0.0, started + wait - time.monotonic()))
+        elapsed = time.monotonic() - started
+        seen = decode_file(snapshot(path, folder))
+        assert seen["video"] > 0 and seen["video_end"] > elapsed - slack, (elapsed, seen)
+        assert seen["audio"] > 0 and seen["audio_end"] > elapsed - slack, (elapsed, seen)
