@@ -122,6 +122,7 @@ class LiveMuxer:
         self.error: MuxerError | None = None
         self._queue: queue.Queue[tuple[str, Any, float] | None] = queue.Queue(max_pending)
         self._done: concurrent.futures.Future[Path] = concurrent.futures.Future()
+        self._finishing = threading.Event()
         self._file: BinaryIO | None = None
         self._container: Any = None
         self._streams: dict[str, Any] = {}
@@ -150,13 +151,11 @@ class LiveMuxer:
             return False
 
     def finish(self) -> concurrent.futures.Future[Path]:
-        """Write the queued packets and the trailer, close the file (idempotent)."""
-        while not self._done.done():
-            try:
-                self._queue.put(None, timeout=0.1)
-                break
-            except queue.Full:
-                continue
+        """Write the queued packets and the trailer, close the file (idempotent; never
+        blocks: a full queue is drained first)."""
+        self._finishing.set()
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(None)  # wakes the thread at once
         return self._done
 
     def join(self, timeout: float | None = None) -> None:
@@ -175,7 +174,7 @@ class LiveMuxer:
                     item = self._queue.get(timeout=FILE_CHECK_INTERVAL / 2)
                 except queue.Empty:
                     item = ()  # nothing came: still check the file and the video wait
-                if item is None:
+                if item is None or (not item and self._finishing.is_set()):
                     break
                 if item:
                     self._handle(*item)
