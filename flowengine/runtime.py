@@ -393,7 +393,7 @@ class Runtime:
             return False
         error: dict[str, Any] = {
             "message": text,
-            "source": {"id": node.id, "type": node.type, "name": node.name, "count": count},
+            "source": {**node.source_info(), "count": count},
         }
         if isinstance(err, BaseException):
             error["type"] = getattr(err, "error_type", None) or type(err).__name__
@@ -426,8 +426,7 @@ class Runtime:
         for watcher in self._status_watchers:
             if (watcher.node.flow.name == node.flow.name and watcher.node is not node
                     and watcher.node.state is RUNNING and watcher.covers(node)):
-                status_msg = {**shown, "source": {"id": node.id, "type": node.type,
-                                                  "name": node.name}}
+                status_msg = {**shown, "source": node.source_info()}
                 self.router.emit(watcher.node, {"status": status_msg, "_msgid": new_msgid()})
 
     def finish(self, node: Node, msg: dict[str, Any]) -> None:
@@ -443,8 +442,7 @@ class Runtime:
         for watcher in node._complete_nodes:
             if watcher.state is RUNNING:
                 out = clone_message(msg)
-                out["complete"] = {"source": {"id": node.id, "type": node.type,
-                                              "name": node.name}}
+                out["complete"] = {"source": node.source_info()}
                 self.router.emit(watcher, out)
 
     # -- logging --------------------------------------------------------------------------------

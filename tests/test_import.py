@@ -334,7 +334,7 @@ def test_bad_export_names_every_problem_and_still_validates(tmp_path: Path):
     assert "scope names an unknown node '0b0000000000dead'" in problems
     assert any("a tab the export does not contain ('0b0000000000f00d')" in n
                and "the flow 'bad-2'" in n for n in report.notes), report.notes
-    assert node_file(report, "bad-2")["nodes"] == {"stray": {"type": "debug"}}
+    assert node_file(report, "bad-2")["nodes"] == {"stray": {"type": "debug", "name": "stray"}}
     placeholders = {p.nr_type: p for p in report.placeholders}
     assert set(placeholders) == {"ui_button", "subflow:0b0000000000beef", "switch", "ui_group"}
     nodes = node_file(report, "bad")["nodes"]

@@ -127,7 +127,7 @@ async def test_db_06_inactive_publishes_nothing_but_finishes_the_message() -> No
         await h.settle()
         assert debug_events(h) == []
     assert done["payload"] == "quiet"
-    assert done["complete"]["source"] == {"id": "node", "type": "debug", "name": "node"}
+    assert done["complete"]["source"] == {"id": "node", "type": "debug"}
 
 
 async def test_db_06_debug_has_no_outputs() -> None:

@@ -280,8 +280,7 @@ nodes:
     assert caught["target"] == "double payload"
     assert caught["payload"] == 4
     assert caught["error"]["message"] == "timeout"
-    assert caught["error"]["source"] == {"id": "link-call", "type": "link call",
-                                         "name": "link-call", "count": 1}
+    assert caught["error"]["source"] == {"id": "link-call", "type": "link call", "count": 1}
     assert caught["_linkSource"] == []
     assert h.received_now("out") == []
 

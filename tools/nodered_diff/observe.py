@@ -134,12 +134,11 @@ def _status(status: Any) -> Any:
             if k in ("fill", "shape", "text") and v not in ("", None)}
 
 
-def _clean(value: Any, msgids: _Labels, sessions: _Labels, key: str | None = None,
-           parent: str | None = None) -> Any:
+def _clean(value: Any, msgids: _Labels, sessions: _Labels, key: str | None = None) -> Any:
     if isinstance(value, dict):
         result = {}
         for k, v in value.items():
-            if parent == "error" and k in ERROR_EXTRAS:
+            if key == "error" and k in ERROR_EXTRAS:
                 continue
             if k in ("_msgid",) or (key == "parts" and k == "id"):
                 result[k] = msgids(v)
@@ -148,10 +147,10 @@ def _clean(value: Any, msgids: _Labels, sessions: _Labels, key: str | None = Non
             elif key == "source" and k == "type" and isinstance(v, str):
                 result[k] = v.replace("-", " ")
             else:
-                result[k] = _clean(v, msgids, sessions, k, key)
+                result[k] = _clean(v, msgids, sessions, k)
         return result
     if isinstance(value, list):
-        return [_clean(v, msgids, sessions, None, key) for v in value]
+        return [_clean(v, msgids, sessions) for v in value]
     if isinstance(value, int | float) and not isinstance(value, bool) \
             and abs(value - _NOW_MS) < _DAY_MS:
         return "<time>"
