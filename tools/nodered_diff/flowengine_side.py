@@ -32,10 +32,11 @@ class _Recorder:
         self.plan = plan
         self.observed: dict[str, Observations] = {f.name: Observations() for f in files}
         self.last_event = time.monotonic()
+        self.closed = False
 
     def record(self, kind: str, node_id: str, value: Any) -> None:
         flow_file = self.plan.file_of(node_id)
-        if flow_file is None or flow_file.name not in self.observed:
+        if self.closed or flow_file is None or flow_file.name not in self.observed:
             return
         self.last_event = time.monotonic()
         local = node_id[len(flow_file.prefix):]
@@ -123,6 +124,7 @@ async def run(plan: Plan, registry: NodeRegistry | None = None
                    and time.monotonic() - begin < plan.max_time):
                 await asyncio.sleep(0.05)
         finally:
+            recorder.closed = True  # what nodes show while stopping is not compared
             await runtime.stop()
     return recorder.observed, failed, report
 

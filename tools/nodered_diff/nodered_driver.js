@@ -100,6 +100,7 @@ utilEvents.on("node-status", (event) => {
 
 const settings = {
     userDir: plan.userdir,
+    lang: "en-US", // not the machine locale: "C.UTF-8" would leave messages untranslated
     flowFile: path.resolve(plan.flows),
     flowFilePretty: true,
     credentialSecret: false,

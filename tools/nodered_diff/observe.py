@@ -145,7 +145,9 @@ def _clean(value: Any, msgids: _Labels, sessions: _Labels, key: str | None = Non
             elif key == "_session" and k == "id":
                 result[k] = sessions(v)
             elif key == "source" and k == "type" and isinstance(v, str):
-                result[k] = v.replace("-", " ")
+                result[k] = v.replace("-", " ")  # flowengine's type names: "http-in"
+            elif key == "source" and k == "name" and v == "":
+                continue  # Node-RED's debug and template name themselves "" when unnamed
             else:
                 result[k] = _clean(v, msgids, sessions, k)
         return result

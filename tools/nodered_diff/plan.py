@@ -16,6 +16,11 @@ from pathlib import Path
 from typing import Any
 
 PORT_PLACEHOLDER = "${NRDIFF_PORT}"
+#: Properties that name other nodes (core nodes and their config nodes).
+REFERENCES = {"id", "z", "g", "wires", "links", "scope", "server", "client", "tls", "proxy",
+              "broker"}
+#: Subflow properties holding objects that name nodes ({id, port} wires, status).
+PORTS = {"in", "out", "status", "wires"}
 
 
 @dataclass
@@ -82,14 +87,14 @@ def _prefixed(path: Path, prefix: str, nodes: list[dict[str, Any]]) -> FlowFile:
 
     def rename(value: Any, key: str | None = None) -> Any:
         if isinstance(value, str):
-            if value in ids and key not in ("type", "name", "topic", "payload"):
+            if key in REFERENCES and value in ids:
                 return prefix + value
             if key == "type" and value.startswith("subflow:") and value[8:] in ids:
                 return "subflow:" + prefix + value[8:]
             return value
         if isinstance(value, list):
             return [rename(v, key) for v in value]
-        if isinstance(value, dict):
+        if isinstance(value, dict) and (key is None or key in PORTS):
             return {k: rename(v, k) for k, v in value.items()}
         return value
 
