@@ -60,6 +60,9 @@ class Expression:
             self._compiled = jsonata.Jsonata(text)
         except Exception as exc:  # jsonata raises its own JException
             raise ExpressionError(f"invalid JSONata expression {text!r}: {exc}") from None
+        # Messages carry objects JSON has no type for (msg.res, bytes): JSONata sees them as
+        # values it cannot navigate, as Node-RED's does, instead of refusing the whole input.
+        self._compiled.set_validate_input(False)
         self._node: Node | None = None
         # The functions read the node of the current evaluation (evaluation is synchronous).
         self._compiled.register_lambda("flowContext", self._flow_get)

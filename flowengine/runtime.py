@@ -154,14 +154,21 @@ class Runtime:
         self._wire_all()
         order = self._start_order([s.instance for s in specs])  # type: ignore[misc]
         sources = [n for n in order if n.is_source]
+        # Listen before any node starts, as Node-RED does, so that a node connecting to this
+        # server at start (a websocket client of its own listener) finds it; routes are looked
+        # up per request, so nothing is served before its node has started. A taken port
+        # stops everything before any message flows.
+        if self.serve_http:
+            try:
+                await self.http.start()
+            except OSError:
+                await self.contexts.stop()
+                raise
         for node in order:
             if not node.is_source:
                 await self._start_node(node)
-        # Sources register their routes and paths in on_start, which works before or after
-        # listening; listening before sources produce means a taken port stops everything
-        # before any message flows.
         try:
-            if self.serve_http or self._http is not None:
+            if self._http is not None and not self._http.listening:  # created by a node
                 await self.http.start()
         except OSError:
             for node in reversed(order):

@@ -487,7 +487,8 @@ def http_case(name: str, path: str, request: dict[str, Any], *server: dict[str, 
     an http request node ``req`` from the same flow; its answer goes to debug ``out``."""
     first = before[0]["id"] if before else "req"
     case(name, inject("i", [first], payload, payload_type), *before,
-         node("http request", "req", ["out"], **{"url": BASE + path, **request}), debug(),
+         node("http request", "req", ["out"], **{"url": BASE + path if path else "", **request}),
+         debug(),
          *server)
 
 

@@ -102,7 +102,7 @@ async def run(plan: Plan, registry: NodeRegistry | None = None
         running = [f for f in plan.files if f.name not in failed]
         flowset = Loader(registry).load(report.files)
         flowset.settings.setdefault("http", {}).update({"port": plan.port, "host": "127.0.0.1"})
-        runtime = Runtime(flowset, registry=registry)
+        runtime = Runtime(flowset, registry=registry, serve_http=True)  # as flowrun
         recorder = _Recorder(plan, running)
         runtime.events.subscribe(
             lambda kind, data: recorder.record("status", data["node"], data["status"])

@@ -90,10 +90,23 @@ RED.hooks.add("onReceive.nodereddiff", (event) => {
     }
 });
 
+// The editor translates a status text that is a message key ("httpin.status.requesting"):
+// compare what a user sees.
+const i18n = from("@node-red/util").i18n;
+function translated(status) {
+    if (typeof status.text === "string" && /^[a-z-]+(\.[a-z-]+)+$/i.test(status.text)) {
+        const text = i18n._("node-red:" + status.text);
+        if (text && text !== "node-red:" + status.text && text !== status.text) {
+            return { ...status, text };
+        }
+    }
+    return status;
+}
+
 utilEvents.on("node-status", (event) => {
     if (!event.status) return; // a removed node's status being cleared at stop
     const node = RED.nodes.getNode(event.id) || { id: event.id, type: "" };
-    record("status", node, { status: encode(event.status) });
+    record("status", node, { status: encode(translated(event.status)) });
 });
 
 // -- Node-RED, embedded ------------------------------------------------------------------------

@@ -23,6 +23,11 @@ from typing import Any
 
 #: Keys of ``msg.error`` that only one side has by design (docs/nodered-differences.md).
 ERROR_EXTRAS = ("stack", "type")
+#: Response headers an http request node reports that come from the HTTP server itself
+#: (Express or aiohttp), not from the flow: left out of the comparison.
+SERVER_HEADERS = ("connection", "date", "etag", "keep-alive", "server", "x-powered-by",
+                  "x-content-type-options", "content-security-policy",
+                  "x-node-red-request-node")
 _ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)?$")
 _NOW_MS = datetime.now().timestamp() * 1000
 _DAY_MS = 86_400_000
@@ -112,6 +117,12 @@ def normalise(obs: Observations) -> Observations:
             if isinstance(msg, dict):
                 msgids(msg.get("_msgid"))
     out = Observations()
+    for messages in obs.received.values():
+        for msg in messages:
+            if isinstance(msg, dict) and "statusCode" in msg and isinstance(msg.get("headers"),
+                                                                            dict):
+                msg["headers"] = {k: v for k, v in msg["headers"].items()
+                                  if k not in SERVER_HEADERS}
     for node_id in sorted(obs.received):
         out.received[node_id] = [_clean(m, msgids, sessions) for m in obs.received[node_id]]
     for node_id in sorted(obs.statuses):
