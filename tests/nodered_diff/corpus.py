@@ -361,7 +361,7 @@ case("delay-per-topic-timed",
           rateUnits="second"), debug())
 case("delay-reset", inject("i", ["dl"], "x"), inject("i2", ["rs"], ""),
      change("rs", ["dl"], rule("set", p="reset", to="true", tot="bool")),
-     node("delay", "dl", ["out"], timeout="0.5"), debug())
+     node("delay", "dl", ["out"], timeout="1.2"), debug())
 case("delay-flush", inject("i", ["dl"], "x"), inject("i2", ["dl"], "y"),
      inject("i3", ["fl"], ""),
      change("fl", ["dl"], rule("set", p="flush", to="true", tot="bool")),
