@@ -25,7 +25,7 @@ def case(name: str, *nodes: dict[str, Any]) -> None:
     CORPUS[name] = flow(name, *nodes)
 
 
-# -- inject --------------------------------------------------------------------------------------
+# -- inject ---------------------------------------------------------------------------------------
 
 for kind, value in (("str", "hello"), ("num", "42.5"), ("bool", "true"), ("json", '{"a":[1,2]}'),
                     ("bin", "[104,105]"), ("date", ""), ("env", "NRDIFF_PORT")):
@@ -47,9 +47,10 @@ case("inject-once", node("inject", "i", ["out"], once=True, onceDelay="0.2", pay
 case("inject-complete", inject("i", ["out"], "c"), debug(),
      node("complete", "done", ["done-out"], scope=["i"]), debug("done-out"))
 
-# -- debug ------------------------------------------------------------------------------------------
+# -- debug ----------------------------------------------------------------------------------------
 
-case("debug-status-auto", inject("i", ["d"], "shown"), inject("i2", ["d"], '{"a":1,"b":"x"}', "json"),
+case("debug-status-auto", inject("i", ["d"], "shown"),
+     inject("i2", ["d"], '{"a":1,"b":"x"}', "json"),
      node("debug", "d", tostatus=True, statusType="auto", statusVal="payload"))
 case("debug-status-counter", inject("i", ["d"], "1"), inject("i2", ["d"], "2"),
      inject("i3", ["d"], "3"), node("debug", "d", tostatus=True, statusType="counter"))
@@ -71,7 +72,7 @@ case("debug-status-watched", inject("i", ["d"], "seen"),
 case("debug-complete", inject("i", ["d"], "c"), node("debug", "d"),
      node("complete", "done", ["out"], scope=["d"]), debug())
 
-# -- complete ---------------------------------------------------------------------------------------
+# -- complete -------------------------------------------------------------------------------------
 
 case("complete-change", inject("i", ["c"], "x"), change("c", [], rule("set", to="y")),
      node("complete", "done", ["out"], scope=["c"]), debug())
@@ -100,7 +101,7 @@ case("complete-link-out", inject("i", ["lo"], "x"),
      node("link out", "lo", links=["li"]), node("link in", "li", ["out"]), debug(),
      node("complete", "done", ["done-out"], scope=["lo", "li"]), debug("done-out"))
 
-# -- catch ------------------------------------------------------------------------------------------
+# -- catch ----------------------------------------------------------------------------------------
 
 case("catch-all", inject("i", ["j"], "{bad"), node("json", "j", []),
      node("catch", "c", ["out"]), debug())
@@ -121,7 +122,7 @@ case("catch-and-complete", inject("i", ["j"], "{bad"), node("json", "j", []),
      node("catch", "c", ["out"]), debug(), node("complete", "done", ["out2"], scope=["j"]),
      debug("out2"))
 
-# -- status -----------------------------------------------------------------------------------------
+# -- status ---------------------------------------------------------------------------------------
 
 case("status-all", inject("i", ["dl"], "x"), node("delay", "dl", ["out"], timeout="0.2"),
      node("status", "s", ["st"]), debug(), debug("st"))
@@ -135,7 +136,7 @@ case("status-of-rate-limit", inject("i", ["dl"], "1"), inject("i2", ["dl"], "2")
      node("delay", "dl", ["out"], pauseType="rate", rate="1", nbRateUnits="0.5",
           rateUnits="second"), debug(), node("status", "s", ["st"], scope=["dl"]), debug("st"))
 
-# -- link -------------------------------------------------------------------------------------------
+# -- link -----------------------------------------------------------------------------------------
 
 case("link-simple", inject("i", ["lo"], "x"), node("link out", "lo", links=["li"]),
      node("link in", "li", ["out"]), debug())
@@ -171,7 +172,7 @@ case("link-call-nested", inject("i", ["call"], "1", "num"),
 case("junction", inject("i", ["jn"], "x"), node("junction", "jn", ["out", "out2"]), debug(),
      debug("out2"))
 
-# -- switch -----------------------------------------------------------------------------------------
+# -- switch ---------------------------------------------------------------------------------------
 
 SWITCH_RULES: dict[str, tuple[list[dict[str, Any]], list[tuple[str, str]]]] = {
     "eq-str": ([{"t": "eq", "v": "a", "vt": "str"}], [("a", "str"), ("b", "str"), ("1", "num")]),
@@ -231,7 +232,7 @@ for name, rule_def, repair in (
          node("switch", "s", [["o0"]], rules=[rule_def], repair=repair, outputs=1),
          debug("o0"))
 
-# -- change -----------------------------------------------------------------------------------------
+# -- change ---------------------------------------------------------------------------------------
 
 for kind, value in (("str", "text"), ("num", "12"), ("bool", "false"), ("json", '{"k":[1]}'),
                     ("bin", "[1,2,3]"), ("jsonata", "payload & '!'"), ("msg", "topic"),
@@ -271,7 +272,7 @@ case("change-jsonata-comment", inject("i", ["c"], "2", "num"),
      change("c", ["out"], rule("set", to="payload * 3 /* triple it */", tot="jsonata")),
      debug())
 
-# -- template ---------------------------------------------------------------------------------------
+# -- template -------------------------------------------------------------------------------------
 
 case("template-mustache", inject("i", ["t"], "world", topic="greeting"),
      node("template", "t", ["out"], template="{{topic}}: hello {{payload}}!"), debug())
@@ -301,7 +302,7 @@ case("template-bad-json", inject("i", ["t"], "x"),
      node("template", "t", ["out"], template="not json {{payload}}", output="json"), debug(),
      node("catch", "c", ["err"]), node("debug", "err", complete="error.source"))
 
-# -- json -------------------------------------------------------------------------------------------
+# -- json -----------------------------------------------------------------------------------------
 
 case("json-parse", inject("i", ["j"], '{"a":1,"b":[true,null]}'), node("json", "j", ["out"]),
      debug())
@@ -321,7 +322,7 @@ case("json-number-string", inject("i", ["j"], "12"), inject("i2", ["j"], "12", "
 case("json-buffer", inject("i", ["j"], "[123,34,97,34,58,49,125]", "bin"),
      node("json", "j", ["out"]), debug())
 
-# -- delay ------------------------------------------------------------------------------------------
+# -- delay ----------------------------------------------------------------------------------------
 
 case("delay-fixed", inject("i", ["dl"], "x"), node("delay", "dl", ["out"], timeout="0.2"),
      debug())
@@ -371,7 +372,7 @@ case("delay-rate-msg-rate", inject("i", ["c"], "1"), inject("i2", ["c"], "2"),
      node("delay", "dl", ["out"], pauseType="rate", rate="1", nbRateUnits="5",
           rateUnits="second", allowrate=True), debug())
 
-# -- trigger ----------------------------------------------------------------------------------------
+# -- trigger --------------------------------------------------------------------------------------
 
 case("trigger-default", inject("i", ["t"], "x"), node("trigger", "t", ["out"], duration="200"),
      debug())
@@ -409,7 +410,7 @@ case("trigger-status", inject("i", ["t"], "x"),
      node("trigger", "t", ["out"], duration="200"), debug(),
      node("status", "s", ["st"], scope=["t"]), debug("st"))
 
-# -- split ------------------------------------------------------------------------------------------
+# -- split ----------------------------------------------------------------------------------------
 
 case("split-string-newline", inject("i", ["sp"], "a\nb\nc"), node("split", "sp", ["out"]),
      debug())
@@ -441,7 +442,7 @@ case("split-object-join-auto", inject("i", ["sp"], '{"a":1,"b":2}', "json"),
                                                           tot="jsonata")),
      node("join", "j", ["out"]), debug())
 
-# -- join -------------------------------------------------------------------------------------------
+# -- join -----------------------------------------------------------------------------------------
 
 for build, extra in (("array", {}), ("string", {"joiner": ","}), ("object", {}),
                      ("merged", {}), ("buffer", {"joinerType": "bin", "joiner": "[]"})):
@@ -475,7 +476,7 @@ case("join-auto-string-parts", inject("i", ["sp"], "a b c"),
      node("join", "j", ["out"], timeout="0.3", mode="custom", build="string", joiner="+",
           useparts=True, count=""), debug())
 
-# -- http -------------------------------------------------------------------------------------------
+# -- http -----------------------------------------------------------------------------------------
 
 BASE = "http://127.0.0.1:${NRDIFF_PORT}"
 
@@ -523,8 +524,8 @@ http_case("http-switch-on-req", "/nrdiff/sw?kind=b", {},
           change("b", ["res"], rule("set", to="went b")), answer())
 http_case("http-post-json", "/nrdiff/post", {"method": "POST", "ret": "obj"},
           node("http in", "hin", ["set"], url="/nrdiff/post", method="post"),
-          change("set", ["res"], rule("set", to="{'got': payload, 'ct': req.headers.'content-type'}",
-                                      tot="jsonata")),
+          change("set", ["res"], rule(
+              "set", to="{'got': payload, 'ct': req.headers.'content-type'}", tot="jsonata")),
           answer(), payload='{"n":1}', payload_type="json")
 http_case("http-status-code", "/nrdiff/teapot", {},
           node("http in", "hin", ["set"], url="/nrdiff/teapot"),
@@ -558,7 +559,7 @@ http_case("http-complete", "/nrdiff/complete", {},
           node("complete", "done", ["done-out"], scope=["res", "req"]),
           node("debug", "done-out", complete="payload"))
 
-# -- websocket --------------------------------------------------------------------------------------
+# -- websocket ------------------------------------------------------------------------------------
 
 WS = "ws://127.0.0.1:${NRDIFF_PORT}"
 case("websocket-echo",

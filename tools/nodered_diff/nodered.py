@@ -85,7 +85,8 @@ def _required_node(package: Path) -> tuple[int, int]:
     digits = [int(x) for x in "".join(c if c.isdigit() or c == "." else " "
                                       for c in engines.get("node", "0")).split()[0].split(".")
               if x][:2]
-    return (digits + [0, 0])[0], (digits + [0, 0])[1]
+    major, minor = [*digits, 0, 0][:2]
+    return major, minor
 
 
 def _node_at_least(node: str, need: tuple[int, int]) -> bool:
