@@ -447,8 +447,8 @@ def convert(tmp_path: Path, *nodes: dict[str, Any]) -> tuple[dict[str, Any], Imp
      {"type": "link call", "link_type": "dynamic", "timeout": 2.5}),
     ({"type": "delay", "pauseType": "random", "randomFirst": "100", "randomLast": "2",
       "randomUnits": "milliseconds"},
-     {"type": "delay", "pause_type": "random", "random_first": "2ms",
-      "random_last": "100ms"}),  # either order in Node-RED
+     {"type": "delay", "pause_type": "random", "timeout": 5, "random_first": "2ms",
+      "random_last": "100ms"}),  # either order in Node-RED; timeout decides the status
     ({"type": "delay", "pauseType": "queue", "rate": "3", "nbRateUnits": "2",
       "rateUnits": "minute", "allowrate": True},
      {"type": "delay", "pause_type": "queue", "rate": 3, "per": 120, "allow_rate": True}),
