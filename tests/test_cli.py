@@ -209,3 +209,173 @@ def test_flowrun_watch_applies_an_edit(tmp_path: Path) -> None:
     finally:
         run.kill()
     assert run.lines[-1].endswith("INFO    stopped")
+
+
+# -- the command line as a newcomer meets it (a real process each time) ---------------------------
+
+
+def flowrun(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``flowrun ARGS`` in a child process: exit code, stdout, stderr."""
+    return subprocess.run([sys.executable, "-m", "flowengine.cli", *args], cwd=cwd or ROOT,
+                          capture_output=True, text=True, timeout=60)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+ALL_COMMANDS = ("run", "validate", "test", "nodes", "graph", "docs", "import", "media-server")
+
+
+def test_help_lists_every_command_in_plain_text() -> None:
+    result = flowrun("--help")
+    assert result.returncode == 0, result.stderr
+    listed = [line.split()[0] for line in result.stdout.split("commands:\n")[1].split("\n\n")[0]
+              .splitlines()]
+    assert listed == list(ALL_COMMANDS)
+    for markup in ("::", "``", ":data:", ":func:"):  # reST from docstrings
+        assert markup not in result.stdout
+    assert "examples:\n  flowrun flows/kurento.yaml" in result.stdout
+    # No arguments at all: the same help, and a failure status for scripts.
+    bare = flowrun()
+    assert bare.returncode == 2 and bare.stdout == result.stdout
+
+
+@pytest.mark.parametrize("command", ALL_COMMANDS)
+def test_every_command_help_reads_like_a_manual_page(command: str) -> None:
+    result = flowrun(command, "--help")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert text.startswith(f"usage: flowrun {command} ")
+    description = text.split("\n\n")[1]
+    assert len(description.split()) >= 15, description  # says what the command does
+    examples = text.split("examples:\n")[1].splitlines()
+    assert examples and all("flowrun " in line for line in examples[:1]), examples
+    assert "exit status:" in text
+    for markup in ("::", "``"):
+        assert markup not in text
+
+
+def test_nodes_suggests_the_closest_type_names() -> None:
+    result = flowrun("nodes", "swich")
+    assert result.returncode == 2
+    assert result.stderr == "flowrun: unknown node type 'swich' (did you mean 'switch'?)\n"
+    far = flowrun("nodes", "rate-meter")
+    assert far.returncode == 2
+    assert far.stderr == ("flowrun: unknown node type 'rate-meter': no installed package "
+                          "provides it (`flowrun nodes` lists the known types; add a plugin "
+                          "with pip install or --nodes DIR)\n")
+
+
+TESTED = """\
+    flow: {name}
+    nodes:
+      {name}-in:
+        type: inject
+        wires: [{name}-shout]
+      {name}-shout:
+        type: function
+        code: |
+          msg["payload"] = msg["payload"].upper()
+          return msg
+        wires: [{name}-out]
+      {name}-out:
+        type: debug
+    tests:
+      - name: shouts in {name}
+        send: [{{node: {name}-shout, msg: {{payload: hi}}}}]
+        expect: [{{node: {name}-out, msg: {{payload: HI}}}}]
+    """
+BROKEN = "flow: {name}\nnodes:\n  x:\n    type: no-such-type\n"
+
+
+def test_folders_are_searched_recursively(tmp_path: Path) -> None:
+    (tmp_path / "app" / "group" / "deeper").mkdir(parents=True)
+    write(tmp_path / "app" / "main.yaml", TESTED.format(name="main"))
+    write(tmp_path / "app" / "group" / "deeper" / "part.yml", TESTED.format(name="part"))
+    (tmp_path / "app" / "group" / "notes.txt").write_text("not a flow")
+    # Skipped: hidden folders (editors, tools, .flowengine data), node_modules, hidden files.
+    for skipped in (".cache", "node_modules", "group/.git"):
+        (tmp_path / "app" / skipped).mkdir(parents=True)
+        (tmp_path / "app" / skipped / "x.yaml").write_text(BROKEN.format(name="skipped"))
+    (tmp_path / "app" / ".draft.yaml").write_text(BROKEN.format(name="draft"))
+
+    checked = flowrun("validate", "app", cwd=tmp_path)
+    assert (checked.returncode, checked.stdout, checked.stderr) == (
+        0, "ok: 2 flow(s), 6 nodes, 0 warning(s)\n", "")
+    tested = flowrun("test", "app", cwd=tmp_path)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert tested.stdout.splitlines() == [
+        line for line in tested.stdout.splitlines() if line.startswith("PASS")
+        or line == "2 passed, 0 failed"]
+    assert "shouts in main" in tested.stdout and "shouts in part" in tested.stdout
+
+
+def test_the_examples_folder_is_searched(tmp_path: Path) -> None:
+    tested = flowrun("test", "examples/")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "examples/flows/hello.yaml::" in tested.stdout
+    passed = int(tested.stdout.splitlines()[-1].split()[0])
+    assert passed >= 10, tested.stdout
+    # The plugin example's flow needs its node type: named with --nodes, everything validates.
+    checked = flowrun("validate", "--nodes", "examples/plugins/flowengine_example_nodes",
+                      "examples/")
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.startswith("ok: 4 flow(s)")
+
+
+def test_a_path_without_flow_files_is_an_error(tmp_path: Path) -> None:
+    empty = tmp_path / "webapp"
+    empty.mkdir()
+    (empty / "index.html").write_text("<html></html>")
+    hint = (f"{empty}:1:1: no flow file (*.yaml, *.yml) in this folder or its subfolders "
+            "(hidden folders and node_modules are skipped)")
+    checked = flowrun("validate", str(empty))
+    assert checked.returncode == 2
+    assert checked.stderr.splitlines() == [hint, "flowrun: 1 error in 1 file"]
+    tested = flowrun("test", str(empty))
+    assert tested.returncode == 2
+    assert tested.stderr.splitlines() == [hint, "flowrun: 1 error in flow files"]
+    # With a good file beside it the error stays: the folder was still meant to hold flows.
+    good = write(tmp_path / "hello.yaml", GOOD)
+    both = flowrun("validate", str(good), str(empty))
+    assert both.returncode == 2 and hint in both.stderr
+
+
+def test_a_duplicate_node_id_hides_no_other_error(tmp_path: Path) -> None:
+    first = write(tmp_path / "a.yaml", """\
+        flow: a
+        nodes:
+          tick:
+            type: inject
+            wires: [show]
+          show:
+            type: debug
+        """)
+    second = write(tmp_path / "b.yaml", """\
+        flow: b
+        nodes:
+          show:
+            type: change
+            rules: []
+            colour: red
+            wires: [nowhere]
+          tick:
+            type: function
+            code: "return ("
+          other:
+            type: inject
+            wires: [shwo]
+        """)
+    result = flowrun("validate", str(first), str(second))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"{second}:3:3: node 'show': duplicate node id 'show' (first defined at {first}:6)",
+        f"{second}:6:5: node 'show', field 'colour': unknown field 'colour' (expected one of: "
+        "rules)",
+        f"{second}:7:13: node 'show', field 'wires[0]': wire to unknown node 'nowhere'",
+        f"{second}:8:3: node 'tick': duplicate node id 'tick' (first defined at {first}:3)",
+        f"{second}:10:11: node 'tick', field 'code': SyntaxError: '(' was never closed "
+        "(line 1 of the code)",
+        f"{second}:13:13: node 'other', field 'wires[0]': wire to unknown node 'shwo' "
+        "(did you mean 'show'?)",
+        "flowrun: 6 errors in 1 file",
+    ]
+
