@@ -379,3 +379,141 @@ def test_a_duplicate_node_id_hides_no_other_error(tmp_path: Path) -> None:
         "flowrun: 6 errors in 1 file",
     ]
 
+
+# -- where the HTTP server listens ----------------------------------------------------------------
+
+ADDRESS_FLOW = """\
+    flow: address
+    nodes:
+      tick:
+        type: inject
+        once: true
+        payload: {env: FLOWENGINE_HTTP_URL}
+        wires: [port]
+      port:
+        type: function
+        code: |
+          host, port = env.get("FLOWENGINE_HTTP_HOST"), env.get("FLOWENGINE_HTTP_PORT")
+          msg["payload"] = f'{msg["payload"]} host={host} port={port}'
+          return msg
+        wires: [show]
+      show:
+        type: debug
+    """
+
+
+def listening_sockets(port: int) -> list[str]:
+    """The local addresses of the TCP sockets listening on ``port`` (from /proc/net/tcp*), as
+    ``ip:port``: what the process really bound, whatever it logs."""
+    import ipaddress
+
+    found = []
+    for table, size in (("/proc/net/tcp", 4), ("/proc/net/tcp6", 16)):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.partition(":")
+            if state != "0A" or int(hex_port, 16) != port:  # 0A: LISTEN
+                continue
+            raw = bytes.fromhex(address)
+            # The kernel prints each 32-bit word in host (little-endian) order.
+            words = b"".join(raw[i:i + 4][::-1] for i in range(0, size, 4))
+            found.append(f"{ipaddress.ip_address(words)}:{port}")
+    return found
+
+
+@pytest.mark.parametrize("host", [None, "127.0.0.2"])
+def test_the_address_bound_is_logged_and_readable_by_flows(tmp_path: Path,
+                                                           host: str | None) -> None:
+    path = write(tmp_path / "address.yaml", ADDRESS_FLOW)
+    run = Flowrun("--port", "0", *(["--host", host] if host else []), str(path), cwd=tmp_path)
+    try:
+        line = run.wait_for("http server listening on")
+        bound = host or "127.0.0.1"  # secure by default: this machine only
+        port = int(line.split(f"listening on {bound}:")[1].split(",")[0])
+        assert line.endswith(f"http server listening on {bound}:{port}, this machine only "
+                             "(settings.http.host or flowrun --host 0.0.0.0 to accept other "
+                             f"machines): open http://{bound}:{port}/")
+        assert listening_sockets(port) == [f"{bound}:{port}"]
+        # Flows read what was bound, the port that 0 picked included.
+        run.wait_for(f"show : payload : http://{bound}:{port} host={bound} port={port}")
+        assert run.stop(signal.SIGINT) == EXIT_OK
+    finally:
+        run.kill()
+
+
+# -- an http-in request whose message fails -------------------------------------------------------
+
+DIVIDE_FLOW = """\
+    flow: api
+    settings:
+      http:
+        request_timeout: 120      # a client left waiting would get its 504 only after this
+        error_details: {details}
+    nodes:
+      get:
+        type: http-in
+        url: /divide/:n
+        wires: [divide]
+      divide:
+        type: function
+        code: |
+          msg["payload"] = {{"result": 1 / int(msg["req"].params["n"])}}
+          return msg
+        wires: [answer]
+      answer:
+        type: http-response
+    {extra}"""
+CATCH_NODES = """\
+  caught:
+        type: catch
+        wires: [busy]
+      busy:
+        type: change
+        rules:
+          - {set: statusCode, to: 503}
+          - {set: payload, to: try later}
+        wires: [answer]
+"""
+
+
+def http_get(url: str) -> tuple[int, str]:
+    """Status and body; the client gives up after 30 s (well before the flow's 120 s)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+@pytest.mark.parametrize("details", [False, True])
+def test_a_failed_request_is_answered_500_at_once(tmp_path: Path, details: bool) -> None:
+    path = write(tmp_path / "api.yaml", DIVIDE_FLOW.format(details=str(details).lower(),
+                                                                extra=""))
+    run = Flowrun("--port", "0", str(path), cwd=tmp_path)
+    try:
+        line = run.wait_for("http server listening on")
+        base = line.split("open ")[1].rstrip("/")
+        assert http_get(base + "/divide/4") == (200, '{"result":0.25}')
+        status, body = http_get(base + "/divide/0")  # ZeroDivisionError, no catch node
+        assert status == 500
+        text = "ZeroDivisionError: division by zero (divide, line 1)"
+        assert body == (text if details else "Internal Server Error")
+        logged = run.wait_for(text)  # the error is still logged where it happened
+        assert "ERROR   [api/divide msg=" in logged and logged.endswith(text)
+        assert run.stop(signal.SIGINT) == EXIT_OK
+    finally:
+        run.kill()
+
+
+def test_a_catch_node_still_answers_a_failed_request_itself(tmp_path: Path) -> None:
+    path = write(tmp_path / "api.yaml", DIVIDE_FLOW.format(details="false", extra=CATCH_NODES))
+    run = Flowrun("--port", "0", str(path), cwd=tmp_path)
+    try:
+        base = run.wait_for("http server listening on").split("open ")[1].rstrip("/")
+        assert http_get(base + "/divide/0") == (503, "try later")
+        assert run.stop(signal.SIGINT) == EXIT_OK
+    finally:
+        run.kill()

@@ -297,10 +297,22 @@ function renderHost(update) {
   facts.replaceChildren();
   const entries = [
     ["Host name", host.hostname], ["Addresses", [...(host.ipv4 || []), ...(host.ipv6 || [])].join(", ")],
-    ["Web app", host.url], ["Media server", host.mediaServer], ["Database", host.database],
+    ["Web app", host.url], ["Listening on", listening(host.listening)],
+    ["Media server", host.mediaServer], ["Database", host.database],
     ["TURN", host.turn || "not configured"], ["Orion", host.orion || "not configured"],
   ];
   for (const [name, value] of entries) addFact(facts, name, value);
+}
+
+/** "127.0.0.1:1880" -> "127.0.0.1:1880 (this machine only)"; every interface says so. */
+function listening(address) {
+  if (!address) return undefined;
+  const host = address.slice(0, address.lastIndexOf(":"));
+  if (["0.0.0.0", "::", ""].includes(host)) return `${address} (every interface)`;
+  if (host === "localhost" || host === "::1" || host.startsWith("127.")) {
+    return `${address} (this machine only)`;
+  }
+  return address;
 }
 
 function addFact(list, name, value) {
