@@ -517,3 +517,35 @@ def test_a_catch_node_still_answers_a_failed_request_itself(tmp_path: Path) -> N
         assert run.stop(signal.SIGINT) == EXIT_OK
     finally:
         run.kill()
+
+
+# -- the README's first flow ----------------------------------------------------------------------
+
+
+def test_the_readme_flow_prints_a_readable_time(tmp_path: Path) -> None:
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## A flow file"):]
+    flow = section.split("```yaml\n")[1].split("```")[0]
+    path = tmp_path / "hello.yaml"
+    path.write_text(flow)
+    run = Flowrun("--port", "0", str(path), cwd=tmp_path)
+    try:
+        line = run.wait_for("show : payload : the time is")
+        shown = line.split("the time is ")[1]
+        assert re.fullmatch(r"\d\d:\d\d:\d\d", shown), line
+        # The local time the line was logged at (its own timestamp), within the second.
+        logged = line.split()[1][:8]
+        apart = abs(_seconds(shown) - _seconds(logged))
+        assert min(apart, 86400 - apart) <= 1, line
+        assert run.stop(signal.SIGINT) == EXIT_OK
+    finally:
+        run.kill()
+    assert "Saved as `hello.yaml`, `flowrun hello.yaml` prints `show : payload : the time is" in (
+        readme)
+
+
+def _seconds(hms: str) -> int:
+    h, m, s = map(int, hms.split(":"))
+    return (h * 3600 + m * 60 + s) % 86400
