@@ -177,7 +177,7 @@ function add(parent, tag, attributes, text) {
 function renderSessions() {
   fillTable("#sessions", state.sessions, (s) => [
     (s.name ? `${s.name} · ` : "") + s.sessionId.slice(0, 8),
-    s.kind + (s.url ? ` (${s.url})` : ""), String(s.viewers ?? 0),
+    s.kind + (s.url ? ` (${s.url})` : "") + (s.ended ? " · ended" : ""), String(s.viewers ?? 0),
     s.recording ? "yes" : "no", formatTime(s.startedAt),
   ], (row, s) => { row.dataset.sessionId = s.sessionId; }, 1);
   $("#no-sessions").hidden = state.sessions.length > 0;
