@@ -42,30 +42,32 @@ def demo() -> Iterator[DemoServer]:
 
 
 @pytest.fixture(scope="module")
-def hls_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A 30 s VOD HLS stream made with PyAV, served over http by the test."""
+def hls_streams(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """VOD HLS streams made with PyAV, served over http by the test, by length in seconds."""
     folder = tmp_path_factory.mktemp("hls")
-    write_hls(folder, seconds=30)
+    lengths = (30, 8, 3)
+    for seconds in lengths:
+        write_hls(folder / f"{seconds}s", seconds=seconds)
     with serve_folder(folder) as base:
-        yield base + "/index.m3u8"
+        yield {f"{s}s": f"{base}/{s}s/index.m3u8" for s in lengths}
 
 
 @pytest.fixture(scope="module")
-def short_hls_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A 3 s VOD HLS stream: it ends while the test watches."""
-    folder = tmp_path_factory.mktemp("hls-short")
-    write_hls(folder, seconds=3)
-    with serve_folder(folder) as base:
-        yield base + "/index.m3u8"
+def hls_url(hls_streams: dict[str, str]) -> str:
+    """A 30 s stream: it plays as long as a test watches."""
+    return hls_streams["30s"]
 
 
 @pytest.fixture(scope="module")
-def medium_hls_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """An 8 s VOD HLS stream: it plays through a stats round or two, then ends."""
-    folder = tmp_path_factory.mktemp("hls-medium")
-    write_hls(folder, seconds=8)
-    with serve_folder(folder) as base:
-        yield base + "/index.m3u8"
+def medium_hls_url(hls_streams: dict[str, str]) -> str:
+    """An 8 s stream: it plays through a stats round or two, then ends."""
+    return hls_streams["8s"]
+
+
+@pytest.fixture(scope="module")
+def short_hls_url(hls_streams: dict[str, str]) -> str:
+    """A 3 s stream: it ends while the test watches."""
+    return hls_streams["3s"]
 
 
 @pytest.fixture
