@@ -199,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="HTTP port (overrides settings.http.port; 0 picks a free port)")
     run.add_argument("--host", default=None,
                      help="address to listen on (overrides settings.http.host, 127.0.0.1 by "
-                     "default; 0.0.0.0: every IPv4 interface, :: every interface)")
+                     "default; 0.0.0.0 for every IPv4 interface)")
     run.add_argument("--watch", action="store_true",
                      help="reload changed files, restarting only the changed nodes")
     command("validate")
