@@ -43,7 +43,7 @@ const handlers = {
   viewerResponse: (msg) => state.peers.get(msg.sessionId)?.answer(msg.sdpAnswer),
   iceCandidate: (msg) => state.peers.get(msg.sessionId)?.addRemoteCandidate(msg.candidate),
   playEnd(msg) {
-    state.peers.get(msg.sessionId)?.setDetail("The source reached its end.");
+    state.peers.get(msg.sessionId)?.sourceEnded();
   },
   stopped(msg) {
     const peer = state.peers.get(msg.sessionId);
@@ -56,9 +56,17 @@ const handlers = {
     renderSessions();
   },
   recording(msg) {
-    state.peers.get(msg.sessionId)?.setDetail(`Recording to ${msg.file} (${msg.profile}).`);
+    for (const peer of peersShowing(msg.sessionId)) {
+      peer.setDetail(`Recording to ${msg.file} (${msg.profile}).`, "recording");
+    }
   },
   recordingStopped(msg) {
+    // To every page: the cards that showed "Recording to ..." say where the file went.
+    for (const peer of peersShowing(msg.sessionId)) {
+      if (peer.detailKind !== "recording") continue;
+      const size = msg.size ? `, ${formatBytes(msg.size)}` : "";
+      peer.setDetail(`Recording stopped: ${msg.file}${size} is listed under Recordings.`);
+    }
     const { id, ...entry } = msg;  // the file's entry, as in the recordings list
     entry.stoppedAt ||= new Date().toISOString();
     entry.pending = true;  // until the server's list has it (its database write may lag)
@@ -131,9 +139,12 @@ class Peer {
    * @param {"webcam"|"screen"|"player"|"viewer"} kind
    * @param {string} title shown on the card
    */
-  constructor(kind, title) {
+  constructor(kind, title, source = null) {
     this.kind = kind;
     this.id = newId();
+    this.source = source;        // for a viewer: the session it watches
+    this.sourceGone = false;     // the source reached its end: nothing more will come
+    this.detailKind = null;      // what the detail line tells ("recording", ...)
     this.sending = kind === "webcam" || kind === "screen";
     this.request = null;       // the id of the message that started it: start, play or viewer
     this.answered = false;
@@ -217,7 +228,7 @@ class Peer {
   }
 
   showState() {
-    if (this.ended) return;
+    if (this.ended || this.sourceGone) return;
     const label = this.answered ? this.pc.connectionState : "negotiating";
     const badge = this.card.querySelector(".peer-state");
     badge.textContent = label;
@@ -225,15 +236,32 @@ class Peer {
     if (this.pc.connectionState === "connected" && !this.previous) this.sample();
   }
 
-  setDetail(text) {
+  setDetail(text, kind = null) {
     this.card.querySelector(".peer-detail").textContent = text;
+    this.detailKind = kind;
   }
 
   /** Recording state comes from the server's session list (also for a viewer's source). */
   showRecording(recording) {
-    this.card.querySelector(".record").hidden = recording;
+    if (this.ended) return;
+    this.card.querySelector(".record").hidden = recording || this.sourceGone;
     this.card.querySelector(".stop-record").hidden = !recording;
     this.card.querySelector(".recording-badge").hidden = !recording;
+  }
+
+  /** The source reached its end (a player's playEnd, or a viewer's source listed as ended):
+   * the session stays on the server until removed, but has nothing more to show or record. */
+  sourceEnded() {
+    if (this.ended || this.sourceGone) return;
+    this.sourceGone = true;
+    const badge = this.card.querySelector(".peer-state");
+    badge.textContent = "source ended";
+    badge.dataset.state = "source-ended";
+    this.setDetail("The source reached its end. Remove the session when you are done.");
+    this.card.querySelector(".record").hidden = true;
+    const stop = this.card.querySelector(".stop");
+    stop.textContent = "Remove";
+    stop.setAttribute("aria-label", "Remove this ended session");
   }
 
   /** Stop button: stop the session (if still running) and remove its card. */
@@ -309,6 +337,11 @@ class Peer {
   }
 }
 
+/** This page's sessions that show the media of session `sid`: itself, or viewers of it. */
+function peersShowing(sid) {
+  return [...state.peers.values()].filter((p) => p.id === sid || p.source === sid);
+}
+
 function numberOrNull(value) {
   return typeof value === "number" && Number.isFinite(value) ? value : null;
 }
@@ -372,8 +405,8 @@ async function getCamera() {
 }
 
 /** A receive-only session: `play` of a URL or `viewer` of a running session. */
-async function startReceiver(kind, title, message) {
-  const peer = new Peer(kind, title);
+async function startReceiver(kind, title, message, source = null) {
+  const peer = new Peer(kind, title, source);
   peer.pc.addTransceiver("video", { direction: "recvonly" });
   peer.pc.addTransceiver("audio", { direction: "recvonly" });
   await negotiate(peer, message);
@@ -382,7 +415,7 @@ async function startReceiver(kind, title, message) {
 
 function watch(session) {
   return startReceiver("viewer", `Watching ${describe(session)}`,
-    { id: "viewer", source: session.sessionId });
+    { id: "viewer", source: session.sessionId }, session.sessionId);
 }
 
 function describe(session) {
@@ -399,16 +432,36 @@ $("#play-form").addEventListener("submit", (event) => {
 });
 $("#relay-only").checked = new URLSearchParams(location.search).get("relay") === "1";
 
+// file:// URLs: the embedded media server plays only files inside its media folder; say which.
+fetch("/api/host").then((r) => (r.ok ? r.json() : null)).then((host) => {
+  if (!host) return;
+  const hint = $("#play-hint");
+  if (host.mediaDir) {
+    const field = $("#play-url");
+    field.placeholder = field.placeholder.replace("file:///…/media/", `file://${host.mediaDir}/`);
+    hint.textContent = `HLS (http/https), RTSP, or a file inside the media folder ${host.mediaDir} `
+      + "(file://…; files elsewhere on the server cannot be played).";
+  } else {
+    hint.textContent = "HLS (http/https), RTSP, or file://… naming a file on the media server's host.";
+  }
+}).catch(() => {});
+
 // -- lists ----------------------------------------------------------------------------------
 
 function renderSessions() {
   const body = $("#sessions tbody");
   body.replaceChildren();
+  const byId = new Map(state.sessions.map((s) => [s.sessionId, s]));
+  // A row (and a card) shows the media of its session: for a viewer, its source's. What that
+  // media is doing (recording, ended) is what the row says and what its buttons act on.
+  const shownBy = (session) => (session.source && byId.get(session.source)) || session;
   for (const session of state.sessions) {
+    const recording = Boolean(shownBy(session).recording);
+    const mine = session.owner === state.connectionId;
     const row = document.createElement("tr");
     row.dataset.sessionId = session.sessionId;
     row.dataset.kind = session.kind;
-    const mine = session.owner === state.connectionId;
+    row.dataset.state = session.ended ? "ended" : "live";
     const source = session.url || (session.source ? `session ${session.source.slice(0, 8)}` : "");
     const cells = [
       (session.name ? `${session.name} · ` : "") + session.sessionId.slice(0, 8) + (mine ? " (yours)" : ""),
@@ -420,28 +473,46 @@ function renderSessions() {
       if (index === 2) cell.className = "long";  // the source URL
       row.append(cell);
     }
+    const badges = row.firstElementChild;
+    if (session.ended) badges.append(" ", badge("ended", "ended"));
+    if (recording) badges.append(" ", badge("● recording", "recording"));
     const actions = document.createElement("td");
     actions.className = "actions";
-    if (session.kind !== "viewer") {
+    if (!session.ended && session.kind !== "viewer") {
       actions.append(button("Watch", `Watch ${describe(session)}`, "watch", () => watch(session)));
     }
-    actions.append(session.recording
-      ? button("Stop recording", `Stop recording ${describe(session)}`, "stop-record",
-        () => send({ id: "stopRecord", sessionId: session.sessionId }))
-      : button("Record", `Record ${describe(session)}`, "record",
+    if (recording) {  // also from a viewer's row: the server stops its source's recording
+      actions.append(button("Stop recording", `Stop recording ${describe(shownBy(session))}`,
+        "stop-record", () => send({ id: "stopRecord", sessionId: session.sessionId })));
+    } else if (!session.ended) {
+      actions.append(button("Record", `Record ${describe(shownBy(session))}`, "record",
         () => send({ id: "record", sessionId: session.sessionId, profile: "MP4" })));
-    if (session.recording) row.classList.add("recording");
+    }
+    if (session.ended && mine) {
+      actions.append(button("Remove", `Remove ${describe(session)}`, "remove danger", () => {
+        const peer = state.peers.get(session.sessionId);
+        if (peer) peer.stop();  // and its card goes
+        else send({ id: "stop", sessionId: session.sessionId });
+      }));
+    }
     row.append(actions);
     body.append(row);
   }
   $("#no-sessions").hidden = state.sessions.length > 0;
-  // A card's record buttons follow its session (or, for a viewer, its source).
-  const byId = new Map(state.sessions.map((s) => [s.sessionId, s]));
   for (const peer of state.peers.values()) {
     const session = byId.get(peer.id);
-    const recorded = session && (session.source ? byId.get(session.source) : session);
-    peer.showRecording(Boolean(recorded?.recording));
+    if (session?.ended) peer.sourceEnded();
+    peer.showRecording(Boolean(session && shownBy(session).recording));
   }
+}
+
+/** A small label in a table cell ("ended", "● recording"). */
+function badge(text, stateName) {
+  const el = document.createElement("span");
+  el.className = "badge";
+  el.dataset.state = stateName;
+  el.textContent = text;
+  return el;
 }
 
 function renderRecordings() {
