@@ -1,7 +1,7 @@
 """``debug``: show a message property, or the whole message, on the console and the admin API.
 
-The admin stream gets Node-RED's debug shape (``{id, name, msg, format, property}``, with long
-values truncated to ``max_length``); the console gets one readable line per message.
+The admin stream gets Node-RED's debug shape (``{id, name, topic, msg, format, property}``, with
+long values truncated to ``max_length``); the console gets one readable line per message.
 """
 
 from __future__ import annotations
@@ -48,10 +48,11 @@ class DebugNode(Node):
         value = msg if self._path is None else self._path.get(msg)
         text, fmt = describe(value, self.config["max_length"])
         prop = "msg" if self._path is None else self.config["property"]
-        self.runtime.events.publish("debug", {"id": self.id, "name": self.name,
-                                              "flow": self.flow.name, "property": prop,
-                                              "format": fmt, "msg": text,
-                                              "msgid": msg.get("_msgid")})
+        event = {"id": self.id, "name": self.name, "flow": self.flow.name, "property": prop,
+                 "format": fmt, "msg": text, "msgid": msg.get("_msgid")}
+        if "topic" in msg:  # as Node-RED's sidebar shows it
+            event["topic"] = describe(msg["topic"], self.config["max_length"])[0]
+        self.runtime.events.publish("debug", event)
         if self.config["console"]:
             console.info("%s : %s : %s", self.name, prop, text,
                          extra={"flow": self.flow.name, "node": self.id,
