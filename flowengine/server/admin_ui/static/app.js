@@ -78,7 +78,10 @@ async function select(id, field = null, line = null) {
   if (node) showFlow(node.flow);
   canvas.select(id);
   debug.refilter();
-  showPanel("info");
+  // Filtering the debug output by the selected node: keep showing it.
+  if (!(field === null && $("debug-filter").value === "node" && $("debug-panel").classList.contains("active"))) {
+    showPanel("info");
+  }
   await info.show(id, field, line);
   info.update(id, live.get(id) || {});
 }

@@ -79,7 +79,7 @@ function leaf(value) {
     case "string":
       return el("span", "msg-type-string", JSON.stringify(value));
     case "number":
-      return el("span", "msg-type-number", value.text);
+      return el("span", "msg-type-number", value instanceof Shown ? value.text : String(value));
     case "boolean":
       return el("span", "msg-type-other", String(value));
     case "null":
