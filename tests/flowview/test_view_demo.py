@@ -62,6 +62,15 @@ async def test_every_node_of_every_flow_is_drawn_and_none_overlap(
             assert apart, f"{flow['name']}: {a['id']} overlaps {b['id']}"
 
 
+async def test_statuses_set_before_the_page_opened_are_shown(view: FlowView) -> None:
+    await view.show("metrics")
+    status = await view.wait_for(lambda: _nonempty(view.status("save-round")),
+                                 "the postgres node's status")
+    assert status.startswith("connected 127.0.0.1:")  # set when the flows started
+    await view.page.wait_for_timeout(1500)  # the first counters event has come by now
+    assert await view.status("save-round") == status
+
+
 async def test_statuses_and_counters_change_when_a_session_starts(
         browser: Any, view: FlowView, demo: DemoServer) -> None:
     await view.show("signaling")

@@ -7,7 +7,8 @@ import { FlowCanvas } from "./graph.js";
 import { NodeInfo } from "./info.js";
 
 const $ = (id) => document.getElementById(id);
-const live = new Map(); // node id -> {status, counters, seq}: the last known, for redraws
+const live = new Map(); // node id -> {status, counters}: the last known, for redraws
+const updated = new Map(); // "id status" / "id counters" -> when an event last set it
 let seq = 0; // counts live updates, to tell them from an older snapshot of GET nodes
 
 function toast(text, kind = "info") {
@@ -137,7 +138,8 @@ for (const tab of document.querySelectorAll(".sidebar-tab")) tab.addEventListene
 // -- loading and live updates ---------------------------------------------------------------
 
 function apply(id, change) {
-  live.set(id, { ...(live.get(id) || {}), ...change, seq: ++seq });
+  live.set(id, { ...(live.get(id) || {}), ...change });
+  for (const field of Object.keys(change)) updated.set(`${id} ${field}`, ++seq);
   if ("status" in change) canvas.setStatus(id, change.status);
   if ("counters" in change) canvas.setCounters(id, change.counters);
   info.update(id, change);
@@ -147,12 +149,17 @@ function apply(id, change) {
 async function load() {
   const before = seq;
   const [view, nodes] = await Promise.all([getJSON("view"), getJSON("nodes")]);
+  performance.mark("flowview:fetched");
   buildTabs(view.flows);
   await canvas.render(view, decodeURIComponent(location.hash.slice(1)));
   showFlow(canvas.current);
   // What the events said since the request is newer than the snapshot.
   for (const node of nodes) {
-    if ((live.get(node.id)?.seq || 0) <= before) live.set(node.id, { status: node.status, counters: node.counters, seq: before });
+    const state = { ...(live.get(node.id) || {}) };
+    for (const field of ["status", "counters"]) {
+      if ((updated.get(`${node.id} ${field}`) || 0) <= before) state[field] = node[field];
+    }
+    live.set(node.id, state);
   }
   for (const [id, state] of live) {
     canvas.setStatus(id, state.status);
@@ -200,6 +207,8 @@ window.flowview = {
     // Milliseconds since the navigation started: the first flow drawn, every flow drawn.
     window.flowview.firstMs = canvas.firstDrawn;
     window.flowview.renderMs = performance.now();
+    window.flowview.fetchedMs = performance.getEntriesByName("flowview:fetched")[0]?.startTime;
+    window.flowview.drawMs = canvas.drawMs;
     document.body.dataset.ready = "true";
   }),
 };

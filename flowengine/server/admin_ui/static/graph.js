@@ -395,10 +395,14 @@ export class FlowCanvas {
     const names = view.flows.map((f) => f.name);
     const first = [wanted, this.current].find((n) => names.includes(n)) || names[0];
     const ordered = [...view.flows].sort((a, b) => (b.name === first) - (a.name === first));
+    let drawing = 0; // milliseconds spent making SVG (the rest is waiting for the layouts)
     const drawings = ordered.map(async (flow) => {
       const geometries = new Map(flow.nodes.filter((n) => !n.config).map((n) => [n.id, geometry(n, index)]));
       const laid = await this.elk.layout(elkGraph(flow, index, geometries));
-      return new FlowDrawing(flow, index, laid, geometries, this.handlers);
+      const start = performance.now();
+      const made = new FlowDrawing(flow, index, laid, geometries, this.handlers);
+      drawing += performance.now() - start;
+      return made;
     });
     if (!this.drawings.size && drawings.length) {
       this.install(index, [await drawings[0]]);
@@ -407,6 +411,7 @@ export class FlowCanvas {
     }
     const all = await Promise.all(drawings);
     this.install(index, names.map((name) => all.find((d) => d.flow.name === name)));
+    this.drawMs = drawing;
     this.current = null;
     if (first) this.show(first);
     if (this.selected) this.select(this.selected);
