@@ -244,6 +244,10 @@ async def test_a_watch_reload_shows_up_without_a_refresh(
     server = flowrun([flows], env={"FLOWENGINE_ADMIN_TOKEN": TOKEN}, watch=True)
     view = await FlowView.open(browser, server.url, "main")
     try:
+        assert await _layouts_computed(view) == 2  # both flows
+        await view.page.reload()  # opened again: this browser kept the layouts
+        await view.page.wait_for_selector("body[data-ready=true]", state="attached")
+        assert await _layouts_computed(view) == 0
         await view.page.evaluate("() => { window.sameDocument = true; }")
         flows.write_text(flows.read_text().replace(
             "payload: {fail: true, n: 0}\n    wires: [work]\n",
@@ -256,6 +260,7 @@ async def test_a_watch_reload_shows_up_without_a_refresh(
         assert await view.page.evaluate("() => window.sameDocument") is True
         notes = await view.wait_for(lambda: _any(view.toasts(), "Flows reloaded"), "the note")
         assert "1 added" in notes and "1 changed" in notes
+        assert await _layouts_computed(view) == 1  # the other flow did not change
         # Still live after the reload: the new drawing gets statuses and debug output.
         await view.inject("go")
         await view.enter_token(TOKEN)
@@ -283,6 +288,10 @@ async def test_secrets_never_reach_the_page(view: Any, served: Flowrun) -> None:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+async def _layouts_computed(view: FlowView) -> int:
+    return int(await view.page.evaluate("() => window.flowview.layoutsComputed"))
+
 
 async def _any(texts: Any, part: str) -> str | None:
     return next((t for t in await texts if part in t), None)

@@ -126,6 +126,7 @@ $("zoom").addEventListener("click", (event) => {
   if (action === "in") canvas.setZoom(canvas.zoom * 1.25);
   if (action === "out") canvas.setZoom(canvas.zoom / 1.25);
   if (action === "reset") canvas.setZoom(1);
+  if (action === "fit") canvas.fit();
 });
 $("canvas").addEventListener("wheel", (event) => {
   if (!event.ctrlKey) return;
@@ -203,6 +204,9 @@ openEvents((kind, data) => handlers[kind]?.(data), (state) => {
 });
 
 window.flowview = {
+  get layoutsComputed() {
+    return canvas.computed;
+  },
   ready: reload(null).then(() => {
     // Milliseconds since the navigation started: the first flow drawn, every flow drawn.
     window.flowview.firstMs = canvas.firstDrawn;

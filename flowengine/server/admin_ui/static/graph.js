@@ -181,28 +181,81 @@ function elkGraph(flow, index, geometries) {
   return root;
 }
 
-/** Absolute positions of the laid out boxes (ELK's are relative to their parent). */
-function positions(laid) {
-  const boxes = new Map();
+/** What a layout gives the drawing: its size and every box's absolute position (ELK's are
+ * relative to their parent), as [id, x, y, width, height]. */
+function layoutOf(laid) {
+  const boxes = [];
   const walk = (parent, ox, oy) => {
     for (const child of parent.children || []) {
       const x = ox + child.x;
       const y = oy + child.y;
-      boxes.set(child.id, { x, y, width: child.width, height: child.height });
+      boxes.push([child.id, x, y, child.width, child.height]);
       walk(child, x, y);
     }
   };
   walk(laid, 0, 0);
-  return boxes;
+  return { width: laid.width, height: laid.height, boxes };
+}
+
+const LAYOUTS_KEPT = 64; // flows whose layout this browser keeps (localStorage)
+const LAYOUT_INDEX = "flowview.layouts";
+
+/**
+ * Layouts already computed, by the ELK graph they were computed for (which holds every size,
+ * port, wire and option): a flow that did not change is not laid out again, so a reload
+ * redraws it where it was, and a page opened again in this browser draws without waiting for
+ * ELK. Kept in memory and in localStorage (the last LAYOUTS_KEPT).
+ */
+class LayoutCache {
+  constructor() {
+    this.memory = new Map();
+    try {
+      this.storage = window.localStorage;
+    } catch {
+      this.storage = null; // storage refused (privacy settings): memory only
+    }
+  }
+
+  key(graph) {
+    const text = JSON.stringify(graph);
+    let hash = 0x811c9dc5; // FNV-1a
+    for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+    return `flowview.layout.${(hash >>> 0).toString(16)}.${text.length}`;
+  }
+
+  get(key) {
+    if (this.memory.has(key)) return this.memory.get(key);
+    try {
+      const stored = JSON.parse(this.storage?.getItem(key) || "null");
+      if (stored) this.memory.set(key, stored);
+      return stored;
+    } catch {
+      return null;
+    }
+  }
+
+  set(key, layout) {
+    this.memory.set(key, layout);
+    if (!this.storage) return;
+    try {
+      const kept = JSON.parse(this.storage.getItem(LAYOUT_INDEX) || "[]").filter((k) => k !== key);
+      kept.push(key);
+      for (const old of kept.splice(0, Math.max(0, kept.length - LAYOUTS_KEPT))) this.storage.removeItem(old);
+      this.storage.setItem(key, JSON.stringify(layout));
+      this.storage.setItem(LAYOUT_INDEX, JSON.stringify(kept));
+    } catch {
+      // full or refused: the memory copy still serves this page
+    }
+  }
 }
 
 /** One flow's drawing: its SVG, and the elements live updates change, by node id. */
 class FlowDrawing {
-  constructor(flow, index, laid, geometries, handlers) {
+  constructor(flow, index, layout, geometries, handlers) {
     this.flow = flow;
     this.elements = new Map();
-    this.width = Math.ceil(laid.width);
-    this.height = Math.ceil(laid.height);
+    this.width = Math.ceil(layout.width);
+    this.height = Math.ceil(layout.height);
     this.svg = svg("svg", { class: "flow", "data-flow": flow.name, viewBox: `0 0 ${this.width} ${this.height}` });
     this.bar = document.createElement("div");
     this.bar.className = "config-nodes";
@@ -211,7 +264,7 @@ class FlowDrawing {
       this.bar.append(chip.group);
       this.elements.set(node.id, chip);
     }
-    const boxes = positions(laid);
+    const boxes = new Map(layout.boxes.map(([id, x, y, width, height]) => [id, { x, y, width, height }]));
     const groupLayer = svg("g", { class: "groups" }, this.svg);
     const wireLayer = svg("g", { class: "wires" }, this.svg);
     const nodeLayer = svg("g", { class: "nodes" }, this.svg);
@@ -383,6 +436,20 @@ export class FlowCanvas {
     this.selected = null;
     // ELK runs in a worker (static/vendor: elk-api.js here, the layout code in the worker).
     this.elk = new ELK({ workerUrl: "ui/vendor/elk-worker.min.js" }); // eslint-disable-line no-undef
+    this.layouts = new LayoutCache();
+    this.computed = 0; // layouts ELK made (the others came from the cache)
+  }
+
+  async layout(flow, index, geometries) {
+    const graph = elkGraph(flow, index, geometries);
+    const key = this.layouts.key(graph);
+    let layout = this.layouts.get(key);
+    if (!layout) {
+      layout = layoutOf(await this.elk.layout(graph));
+      this.layouts.set(key, layout);
+      this.computed += 1;
+    }
+    return layout;
   }
 
   /**
@@ -398,9 +465,9 @@ export class FlowCanvas {
     let drawing = 0; // milliseconds spent making SVG (the rest is waiting for the layouts)
     const drawings = ordered.map(async (flow) => {
       const geometries = new Map(flow.nodes.filter((n) => !n.config).map((n) => [n.id, geometry(n, index)]));
-      const laid = await this.elk.layout(elkGraph(flow, index, geometries));
+      const layout = await this.layout(flow, index, geometries);
       const start = performance.now();
-      const made = new FlowDrawing(flow, index, laid, geometries, this.handlers);
+      const made = new FlowDrawing(flow, index, layout, geometries, this.handlers);
       drawing += performance.now() - start;
       return made;
     });
@@ -436,6 +503,14 @@ export class FlowCanvas {
   setZoom(zoom) {
     this.zoom = Math.min(2, Math.max(0.25, zoom));
     this.applyZoom();
+  }
+
+  /** Zoom so that the flow shown fits the canvas (never above 100 %). */
+  fit() {
+    const drawing = this.drawings.get(this.current);
+    if (!drawing) return;
+    const { clientWidth, clientHeight } = this.container;
+    this.setZoom(Math.min(1, clientWidth / drawing.width, clientHeight / drawing.height));
   }
 
   applyZoom() {
