@@ -45,7 +45,8 @@ export async function inject(nodeId) {
  * Keep a websocket to /admin/events open, reconnecting after a pause when it drops.
  * ``onEvent(kind, data)`` gets every event; ``onState("open"|"closed")`` the connection.
  * A browser cannot set an Authorization header on a websocket: the token, when one was
- * entered, goes in the first frame as {"token": ...}.
+ * entered, goes in the first frame as {"token": ...}. Returns ``presentToken()``, which sends
+ * a token entered since on the open socket.
  */
 export function openEvents(onEvent, onState) {
   let socket = null;
@@ -76,5 +77,7 @@ export function openEvents(onEvent, onState) {
     };
   };
   connect();
-  return () => socket && socket.close();
+  return () => {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ token: token() }));
+  };
 }

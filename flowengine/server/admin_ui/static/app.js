@@ -98,6 +98,7 @@ function askToken() {
     dialog.addEventListener("close", () => {
       if (dialog.returnValue === "save") setToken(input.value.trim());
       if (dialog.returnValue === "clear") setToken("");
+      if (dialog.returnValue === "save") presentToken();
       resolve(dialog.returnValue === "save" && Boolean(input.value.trim()));
     }, { once: true });
   });
@@ -194,7 +195,7 @@ const handlers = {
 };
 
 let opened = false;
-openEvents((kind, data) => handlers[kind]?.(data), (state) => {
+const presentToken = openEvents((kind, data) => handlers[kind]?.(data), (state) => {
   const connection = $("connection");
   connection.textContent = state === "open" ? "connected" : "disconnected";
   connection.classList.toggle("open", state === "open");
