@@ -40,21 +40,28 @@ def node_source(flowset: FlowSet, node_id: str) -> dict[str, Any] | None:
     spec = flowset.nodes.get(node_id)
     if spec is None:
         return None
-    flow = flowset.flow(spec.flow.name)
-    section = "config" if spec.is_config else "nodes"
-    definition: Any = spec.definition
-    if flow is not None and flow.document.lines:
-        try:
-            raw = parse_yaml("\n".join(flow.document.lines)).data
-            definition = raw[section][node_id]
-        except (SourceError, KeyError, TypeError):
-            pass  # the file is no longer what was loaded: show the loaded (masked) definition
     path = Path(spec.flow.file)
     editor = (f"vscode://file/{path.resolve().as_posix().lstrip('/')}:{spec.line}:{spec.column}"
               if path.suffix else None)  # "<test>" for flows not read from a file
     return {"id": spec.id, "type": spec.type, "flow": spec.flow.name, "file": spec.flow.file,
             "line": spec.line, "column": spec.column, "editor": editor,
-            "yaml": to_yaml({node_id: mask(definition)})}
+            "yaml": to_yaml({node_id: mask(_as_written(flowset, spec.flow.name, node_id,
+                                                       spec.is_config))})}
+
+
+def _as_written(flowset: FlowSet, flow_name: str, node_id: str, is_config: bool) -> Any:
+    """The node's mapping as its file had it when loaded, ``${NAME}`` not substituted (never
+    the substituted definition: that may hold an environment secret)."""
+    flow = flowset.flow(flow_name)
+    try:
+        raw = parse_yaml("\n".join(flow.document.lines)).data if flow is not None else None
+    except SourceError:
+        raw = None
+    section = raw.get("config" if is_config else "nodes") if isinstance(raw, dict) else None
+    for key, definition in (section.items() if isinstance(section, dict) else ()):
+        if str(key) == node_id:  # ``123:`` is read as an int
+            return definition
+    return {"unavailable": "the configuration could not be read again from the file"}
 
 
 def mask(value: Any, key: Any = None) -> Any:

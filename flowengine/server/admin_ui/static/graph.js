@@ -36,7 +36,7 @@ const ROOT_OPTIONS = {
 };
 const GROUP_OPTIONS = { "elk.padding": "[top=30,left=14,bottom=6,right=14]" };
 
-export const norm = (type) => type.trim().replace(/ /g, "-");
+const norm = (type) => type.trim().replace(/ /g, "-");
 
 const measureContext = document.createElement("canvas").getContext("2d");
 function textWidth(text, font = LABEL_FONT) {
@@ -52,7 +52,7 @@ function svg(tag, attrs = {}, parent = null) {
 }
 
 /** Where every node is, and which nodes of other flows each one links to or from. */
-export class FlowIndex {
+class FlowIndex {
   constructor(view) {
     this.flows = view.flows;
     this.nodes = new Map();
