@@ -213,7 +213,8 @@ class AdminApi:
         """Stream runtime events as JSON text frames: ``{"kind": ..., "data": ...}``.
 
         Kinds are the runtime's (``debug``, ``status``, ``error``, ``log``, ``reload``),
-        ``counters`` (changed node counters once a second, see ``admin_ui.live``) and ``dropped``
+        with ``?counters=1`` ``counters`` (changed node counters once a second, see
+        ``admin_ui.live``), and ``dropped``
         (``{"count": n}``): the client read too slowly and the ``n`` oldest buffered events
         were discarded just before the events that follow.
         """
@@ -234,7 +235,8 @@ class AdminApi:
             wake.set()
 
         unsubscribe = self.runtime.events.subscribe(on_event)
-        detach_counters = self._counters.attach()
+        detach_counters = (self._counters.attach(on_event) if request.query.get("counters")
+                           else lambda: None)
         self._event_sockets.add(ws)
 
         async def reader() -> None:

@@ -262,7 +262,8 @@ async def test_secrets_never_reach_the_page(main_file: Path) -> None:
 async def test_counters_are_pushed_while_someone_watches(main_file: Path) -> None:
     async with serving(main_file) as (flow, client):
         admin = flow.runtime.http.admin
-        async with client.ws_connect("/admin/events") as ws:
+        async with client.ws_connect("/admin/events") as plain, \
+                client.ws_connect("/admin/events?counters=1") as ws:
             first = await next_event(ws, "counters")  # every node, at first
             assert set(first["nodes"]) == {"tick", "work", "show", "to-other", "from-main",
                                            "metrics"}  # the running ones
@@ -270,6 +271,11 @@ async def test_counters_are_pushed_while_someone_watches(main_file: Path) -> Non
                                               "handler_seconds": 0}
             flow.send("work", {"payload": "a"})
             changed = await next_event(ws, "counters")  # only what changed since
+            kinds = set()  # a client that did not ask gets none
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    kinds.add((await plain.receive_json(timeout=0.5))["kind"])
+        assert kinds == {"status", "debug"}
         assert set(changed["nodes"]) == {"work", "show", "to-other", "from-main", "metrics"}
         assert changed["nodes"]["work"]["in"] == 1
         assert changed["nodes"]["work"]["out"] == 2

@@ -3,10 +3,10 @@ live status and counters, a debug sidebar, inject buttons and each node's config
 
 The page (``static/``) is served by the admin API (``flowengine.server.admin``) and reads only
 the admin API: ``/admin/view`` (:mod:`.model`: what to draw), ``/admin/nodes`` (states and
-counters), ``/admin/events`` (debug output, status, errors, reloads and, from :mod:`.live`,
-counters), ``/admin/source/{id}`` (:mod:`.source`: a node's configuration, secrets masked) and
-``POST /admin/inject/{id}``. The layout is computed in the browser by elkjs (ELK's layered
-algorithm, left to right), shipped in ``static/vendor/``.
+counters), ``/admin/events?counters=1`` (debug output, status, errors, reloads and, from
+:mod:`.live`, counters), ``/admin/source/{id}`` (:mod:`.source`: a node's configuration,
+secrets masked) and ``POST /admin/inject/{id}``. The layout is computed in the browser by elkjs
+(ELK's layered algorithm, left to right), shipped in ``static/vendor/``.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ export function openEvents(onEvent, onState) {
   let socket = null;
   let retry = 500;
   const connect = () => {
-    const url = new URL("events", location.href);
+    const url = new URL("events?counters=1", location.href);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     socket = new WebSocket(url);
     socket.onopen = () => {
