@@ -171,15 +171,28 @@ async function load() {
 }
 
 let loading = null;
+/** ``load``, asking for the admin token when reading needs it (and one was not given). */
+async function loadAsked() {
+  try {
+    return await load();
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401 && await askToken()) return loadAsked();
+    throw error;
+  }
+}
+
 function reload(summary) {
-  loading = (loading || Promise.resolve()).then(load).then(() => {
+  loading = (loading || Promise.resolve()).then(loadAsked).then(() => {
     if (summary) {
       const parts = ["added", "changed", "removed"].filter((k) => summary[k]?.length)
         .map((k) => `${summary[k].length} ${k}`);
       toast(`Flows reloaded${parts.length ? `: ${parts.join(", ")}` : ""}`);
       debug.note(`flows reloaded${parts.length ? `: ${parts.join(", ")}` : ""}`);
     }
-    if (canvas.selected && canvas.index.get(canvas.selected)) select(canvas.selected);
+    if (canvas.selected && canvas.index.get(canvas.selected)) {
+      canvas.select(canvas.selected);
+      info.show(canvas.selected);
+    }
   }).catch((error) => toast(`Could not load the flows: ${error.message}`, "error"));
   return loading;
 }
