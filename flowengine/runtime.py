@@ -47,7 +47,8 @@ class _Watcher:
 
 
 class EventBus:
-    """Runtime events for the admin API and tools: ``status``, ``debug``, ``error``, ``log``.
+    """Runtime events for the admin API and tools: ``status``, ``debug``, ``error``, ``log``,
+    ``reload`` (new flows applied: the ids added, changed and removed).
 
     Subscribers are called synchronously with ``(kind, data)``; a failing subscriber is logged
     and skipped. There is no queue here: a subscriber that does I/O must queue itself.
@@ -269,6 +270,7 @@ class Runtime:
         for node in self._start_order(starting):  # type: ignore[arg-type]
             await self._start_node(node)
         summary = {"added": added, "changed": restart, "removed": removed}
+        self.events.publish("reload", summary)
         return summary
 
     @property

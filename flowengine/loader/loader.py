@@ -37,7 +37,7 @@ from flowengine.registry import NodeRegistry
 ID_PATTERN = r"^[A-Za-z0-9_.\-]+$"
 _ID = re.compile(ID_PATTERN)
 ID_RULE = "use only letters, digits, '-', '_' and '.'"
-COMMON_FIELDS = {"type", "name", "wires", "disabled", "description"}
+COMMON_FIELDS = {"type", "name", "wires", "disabled", "description", "group"}
 FLOW_SUFFIXES = (".yaml", ".yml")
 SECTIONS = ("config", "nodes")
 #: The global context's scope name; a flow cannot have it (see flowengine.context).
@@ -67,6 +67,7 @@ COMMON_SCHEMA: dict[str, Any] = {
         "name": {"type": "string"},
         "description": {"type": "string"},
         "disabled": {"type": "boolean"},
+        "group": {"type": "string"},
     },
 }
 
@@ -358,6 +359,7 @@ class Loader:
             wires=_normalize_wires(definition.get("wires")),
             disabled=definition.get("disabled") is True,
             description=description if isinstance(description, str) else "",
+            group=definition.get("group") if isinstance(definition.get("group"), str) else None,
             document=doc)
 
     def _instantiate(self, specs: list[NodeSpec]) -> None:
