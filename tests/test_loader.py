@@ -481,7 +481,7 @@ def test_node_config_is_validated_against_the_type_schema(registry: NodeRegistry
         """)
     assert errors(registry, path) == [
         f"{path}:5:5: node 'show', field 'propery': unknown field 'propery' (expected one of: "
-        "active, complete, console, max_length, property)",
+        "active, complete, console, expression, max_length, property, status)",
         f"{path}:6:17: node 'show', field 'max_length': 'many' is not of type 'integer'",
         f"{path}:7:3: node 'fn': 'code' is required",
         f"{path}:12:11: node 'tick', field 'once': 'yes' is not of type 'boolean'",
@@ -851,7 +851,7 @@ async def test_disabled_nodes_are_validated_not_instantiated_and_unwired(
         """)
     assert errors(registry, bad) == [
         f"{bad}:6:5: node 'off', field 'colour': unknown field 'colour' (expected one of: "
-        "active, complete, console, max_length, property)"]
+        "active, complete, console, expression, max_length, property, status)"]
     path = write("f.yaml", """\
         flow: f
         nodes:
