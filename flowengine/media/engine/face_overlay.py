@@ -1,0 +1,127 @@
+"""Face detection and image overlay for ``FaceOverlayFilter``, as KMS's ``kmsfaceoverlay``.
+
+Detection (KMS's ``kmsfacedetector``): OpenCV's Haar cascade ``haarcascade_frontalface_default``
+(the copy bundled with ``opencv-python-headless``) on the picture scaled to at most 320 pixels
+wide, ``detectMultiScale(scale 1.2, 3 neighbours, Canny pruning)``, faces between 1/20 and 1/2 of
+the scaled picture. It runs on the luma plane: the cascade works on grey levels anyway, and the
+frame need not be converted for frames without a face.
+
+Overlay (KMS's ``kmsimageoverlay``): for each face ``(x, y, w, h)``, the image is scaled to
+``(w * widthPercent, h * heightPercent)`` and drawn with its top-left corner at
+``(x + w * offsetXPercent, y + h * offsetYPercent)``, clipped to the picture; a 4-channel image
+is blended by its alpha, a 3-channel one replaces the pixels, a grey one is drawn grey. The
+"percent" parameters are ratios (1.0 = the face's size), as Kurento's documentation notes.
+A width or height ratio of 0 draws nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import av
+import cv2
+import numpy as np
+
+from flowengine.media.engine.units import own_video_frame
+
+MAX_DETECTION_WIDTH = 320
+CASCADE_FILE = "haarcascade_frontalface_default.xml"
+
+cv2.setNumThreads(1)  # each filter has its own thread; OpenCV's pool would oversubscribe
+
+
+def decode_image(data: bytes) -> np.ndarray | None:
+    """The image in ``data`` (PNG, JPEG, ...) as OpenCV reads it, alpha kept; ``None`` when
+    ``data`` is not an image OpenCV can read."""
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None or image.size == 0:
+        return None
+    if image.dtype != np.uint8:  # 16-bit PNGs
+        image = (image / 257).astype(np.uint8)
+    return image
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """The image to draw and its placement relative to each face (ratios of the face's size)."""
+
+    image: np.ndarray
+    offset_x: float
+    offset_y: float
+    width: float
+    height: float
+
+
+class FaceOverlayer:
+    """Detects faces in a frame and draws the current :class:`Overlay` over each."""
+
+    def __init__(self) -> None:
+        self.cascade = cv2.CascadeClassifier(cv2.data.haarcascades + CASCADE_FILE)
+        if self.cascade.empty():
+            raise RuntimeError(f"OpenCV's {CASCADE_FILE} could not be loaded")
+        self._overlay: Overlay | None = None
+        self._lock = threading.Lock()
+        self.faces: list[tuple[int, int, int, int]] = []
+        """The faces found in the last frame, in its pixels."""
+
+    def set_overlay(self, overlay: Overlay | None) -> None:
+        with self._lock:
+            self._overlay = overlay
+
+    def detect(self, frame: av.VideoFrame) -> list[tuple[int, int, int, int]]:
+        if frame.format.name not in ("yuv420p", "yuvj420p"):
+            frame = frame.reformat(format="yuv420p")
+        plane = frame.planes[0]
+        rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+        luma = rows[: frame.height, : frame.width]
+        width = min(frame.width, MAX_DETECTION_WIDTH)
+        factor = frame.width / width
+        small = cv2.resize(luma, (width, max(1, int(frame.height / factor))))
+        rows, cols = small.shape
+        found = self.cascade.detectMultiScale(
+            small, 1.2, 3, cv2.CASCADE_DO_CANNY_PRUNING,
+            minSize=(cols // 20, rows // 20), maxSize=(cols // 2, rows // 2),
+        )  # fmt: skip
+        return [tuple(int(v * factor) for v in face) for face in found]  # type: ignore[misc]
+
+    def process(self, frame: av.VideoFrame) -> av.VideoFrame:
+        """The frame with the overlay drawn over every face (a new frame in any case: the input
+        is shared with other readers)."""
+        with self._lock:
+            overlay = self._overlay
+        self.faces = self.detect(frame)
+        if overlay is None or not self.faces or overlay.width <= 0 or overlay.height <= 0:
+            out = own_video_frame(frame, frame.width, frame.height)
+        else:
+            picture = frame.to_ndarray(format="bgr24")
+            for face in self.faces:
+                _draw(picture, overlay, face)
+            out = av.VideoFrame.from_ndarray(picture, format="bgr24").reformat(format="yuv420p")
+        out.pts, out.time_base = frame.pts, frame.time_base
+        return out
+
+
+def _draw(picture: np.ndarray, overlay: Overlay, face: tuple[int, int, int, int]) -> None:
+    x, y, w, h = face
+    left = int(x + w * overlay.offset_x)
+    top = int(y + h * overlay.offset_y)
+    width, height = int(w * overlay.width), int(h * overlay.height)
+    if width <= 0 or height <= 0:
+        return
+    image = cv2.resize(overlay.image, (width, height))
+    rows, cols = picture.shape[:2]
+    x0, y0 = max(left, 0), max(top, 0)
+    x1, y1 = min(left + width, cols), min(top + height, rows)
+    if x0 >= x1 or y0 >= y1:
+        return
+    part = image[y0 - top : y1 - top, x0 - left : x1 - left]
+    target = picture[y0:y1, x0:x1]
+    if part.ndim == 2:
+        target[:] = part[..., None]
+    elif part.shape[2] == 3:
+        target[:] = part
+    else:
+        alpha = part[..., 3:4].astype(np.float32) / 255.0
+        blended = part[..., :3] * alpha + target * (1.0 - alpha)
+        target[:] = blended.astype(np.uint8)
