@@ -11,21 +11,30 @@ Overlay (KMS's ``kmsimageoverlay``): for each face ``(x, y, w, h)``, the image i
 ``(x + w * offsetXPercent, y + h * offsetYPercent)``, clipped to the picture; a 4-channel image
 is blended by its alpha, a 3-channel one replaces the pixels, a grey one is drawn grey. The
 "percent" parameters are ratios (1.0 = the face's size), as Kurento's documentation notes.
-A width or height ratio of 0 draws nothing.
+A width or height ratio of 0 draws nothing. The drawing is done on the YUV planes, only over
+the face: the frame is never converted to RGB as a whole.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 import av
 import cv2
 import numpy as np
 
-from flowengine.media.engine.units import own_video_frame
+from flowengine.media.engine.yuv import yuv_planes
 
 MAX_DETECTION_WIDTH = 320
+DETECTION_INTERVAL = 1 / 15
+DETECTION_SHARE = 3
+"""A detection starts at least ``DETECTION_INTERVAL`` seconds and ``DETECTION_SHARE`` times its
+own duration after the previous one; frames in between reuse the last faces (KMS reuses them
+when it falls behind). This bounds a filter's CPU whatever the input's frame rate and the
+machine's speed (detection: about a third of a core at most), while every frame still gets its
+overlay."""
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
 
 cv2.setNumThreads(1)  # each filter has its own thread; OpenCV's pool would oversubscribe
@@ -63,7 +72,9 @@ class FaceOverlayer:
         self._overlay: Overlay | None = None
         self._lock = threading.Lock()
         self.faces: list[tuple[int, int, int, int]] = []
-        """The faces found in the last frame, in its pixels."""
+        """The faces found by the last detection, in pixels of the frame."""
+        self.detections = 0
+        self._next_detection = 0.0
 
     def set_overlay(self, overlay: Overlay | None) -> None:
         with self._lock:
@@ -86,42 +97,54 @@ class FaceOverlayer:
         return [tuple(int(v * factor) for v in face) for face in found]  # type: ignore[misc]
 
     def process(self, frame: av.VideoFrame) -> av.VideoFrame:
-        """The frame with the overlay drawn over every face (a new frame in any case: the input
-        is shared with other readers)."""
+        """The frame with the overlay drawn over every face: a new frame in any case (the
+        input is shared with other readers)."""
         with self._lock:
             overlay = self._overlay
-        self.faces = self.detect(frame)
-        if overlay is None or not self.faces or overlay.width <= 0 or overlay.height <= 0:
-            out = own_video_frame(frame, frame.width, frame.height)
+        started = time.monotonic()
+        if started >= self._next_detection:
+            self.faces = self.detect(frame)
+            took = time.monotonic() - started
+            self._next_detection = started + max(DETECTION_INTERVAL, took * DETECTION_SHARE)
+            self.detections += 1
+        width, height = frame.width & ~1, frame.height & ~1
+        if (width, height) != (frame.width, frame.height) or frame.format.name != "yuv420p":
+            data = frame.reformat(width, height, "yuv420p").to_ndarray()
         else:
-            picture = frame.to_ndarray(format="bgr24")
+            data = frame.to_ndarray()
+        if overlay is not None and overlay.width > 0 and overlay.height > 0:
+            planes = yuv_planes(data, width, height)
             for face in self.faces:
-                _draw(picture, overlay, face)
-            out = av.VideoFrame.from_ndarray(picture, format="bgr24").reformat(format="yuv420p")
-        out.pts, out.time_base = frame.pts, frame.time_base
+                _draw(planes, overlay, face)
+        out = av.VideoFrame.from_ndarray(data, format="yuv420p")
+        out.pts = frame.pts
+        if frame.time_base is not None:
+            out.time_base = frame.time_base
         return out
 
 
-def _draw(picture: np.ndarray, overlay: Overlay, face: tuple[int, int, int, int]) -> None:
+def _draw(planes: tuple[np.ndarray, ...], overlay: Overlay, face: tuple[int, ...]) -> None:
+    """Blend the overlay into the Y, U, V planes over one face (even, clipped rectangle)."""
     x, y, w, h = face
-    left = int(x + w * overlay.offset_x)
-    top = int(y + h * overlay.offset_y)
-    width, height = int(w * overlay.width), int(h * overlay.height)
-    if width <= 0 or height <= 0:
+    left, top = int(x + w * overlay.offset_x), int(y + h * overlay.offset_y)
+    width, height = int(w * overlay.width) & ~1, int(h * overlay.height) & ~1
+    rows, cols = planes[0].shape
+    x0, y0 = max(left, 0) & ~1, max(top, 0) & ~1
+    x1, y1 = min(left + width, cols) & ~1, min(top + height, rows) & ~1
+    if width <= 0 or height <= 0 or x0 >= x1 or y0 >= y1:
         return
     image = cv2.resize(overlay.image, (width, height))
-    rows, cols = picture.shape[:2]
-    x0, y0 = max(left, 0), max(top, 0)
-    x1, y1 = min(left + width, cols), min(top + height, rows)
-    if x0 >= x1 or y0 >= y1:
-        return
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     part = image[y0 - top : y1 - top, x0 - left : x1 - left]
-    target = picture[y0:y1, x0:x1]
-    if part.ndim == 2:
-        target[:] = part[..., None]
-    elif part.shape[2] == 3:
-        target[:] = part
+    if part.shape[2] == 4:
+        alpha = part[..., 3].astype(np.float32) / 255.0
+        part = np.ascontiguousarray(part[..., :3])
     else:
-        alpha = part[..., 3:4].astype(np.float32) / 255.0
-        blended = part[..., :3] * alpha + target * (1.0 - alpha)
-        target[:] = blended.astype(np.uint8)
+        alpha = np.ones(part.shape[:2], np.float32)
+    yuv = av.VideoFrame.from_ndarray(part, format="bgr24").reformat(format="yuv420p")
+    sources = yuv_planes(yuv.to_ndarray(), x1 - x0, y1 - y0)
+    for source, target, div in zip(sources, planes, (1, 2, 2), strict=True):
+        region = target[y0 // div : y1 // div, x0 // div : x1 // div]
+        weight = alpha[::div, ::div]
+        region[:] = (source * weight + region * (1.0 - weight)).astype(np.uint8)

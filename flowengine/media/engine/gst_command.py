@@ -281,7 +281,9 @@ def _same(frame: Any) -> Any:
 
 
 def _stamped(out: Any, frame: Any) -> Any:
-    out.pts, out.time_base = frame.pts, frame.time_base
+    out.pts = frame.pts
+    if frame.time_base is not None:
+        out.time_base = frame.time_base
     return out
 
 
