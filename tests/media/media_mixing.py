@@ -1,6 +1,7 @@
-"""Test peers for the hub and filter tests: aiortc tracks of a colour and of a tone, and a peer
-that keeps what it decodes (the newest picture, the audio samples, when encoded key frames
-arrived), so a test can look at tiles, colours and spectra."""
+"""Test media and peers for the hub and filter tests: aiortc tracks of a colour and of a tone; a
+peer that keeps what it decodes (the newest picture, the audio samples, when encoded key frames
+arrived), so a test can look at tiles, colours and spectra; a face (tests/fixtures/face) as
+frames, as a fake camera file for Chromium, and an overlay image to find on it."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import queue
 import time
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import av
+import cv2
 import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack, VideoStreamTrack
@@ -22,6 +25,7 @@ from flowengine.media.engine.units import is_video_keyframe
 from flowengine.media.engine.yuv import yuv_planes
 
 RATE = 48_000
+FACE = Path(__file__).resolve().parent.parent / "fixtures" / "face" / "astronaut.jpg"
 COLORS = {  # (Y, U, V), far apart in every plane
     "red": (82, 90, 240),
     "green": (145, 54, 34),
@@ -200,3 +204,39 @@ def near(color: tuple[int, ...], name: str, tolerance: int = 24) -> bool:
 
 def black(color: tuple[int, ...]) -> bool:
     return color[0] < 40 and all(abs(c - 128) < 16 for c in color[1:])
+
+
+def face_frame(index: int, width: int, height: int) -> av.VideoFrame:
+    """The astronaut's picture, drifting a few pixels to the side and back."""
+    picture = cv2.resize(cv2.imread(str(FACE)), (width, height))
+    shift = (index // 3) % 12 - 6
+    return av.VideoFrame.from_ndarray(np.roll(picture, shift, axis=1), format="bgr24")
+
+
+def write_face_camera(path: Path, seconds: float = 2.0, fps: int = 30) -> Path:
+    """A Y4M file of :func:`face_frame` at 640 x 480, for Chromium's
+    ``--use-file-for-fake-video-capture`` (which plays it in a loop)."""
+    with av.open(str(path), "w", format="yuv4mpegpipe") as container:
+        stream = container.add_stream("rawvideo", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 640, 480, "yuv420p"
+        for i in range(int(seconds * fps)):
+            frame = face_frame(i, 640, 480).reformat(format="yuv420p")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+def magenta_png(path: Path) -> Path:
+    """An opaque magenta square with a transparent frame around it (PNG with alpha)."""
+    image = np.zeros((64, 64, 4), np.uint8)
+    image[8:56, 8:56] = (255, 0, 255, 255)
+    cv2.imwrite(str(path), image)
+    return path
+
+
+def magenta(color: tuple[int, ...]) -> bool:
+    """Whether a measured (Y, U, V) is the overlay's magenta."""
+    return color[1] > 180 and color[2] > 190

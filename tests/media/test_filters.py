@@ -6,19 +6,16 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from pathlib import Path
 
 import aioice.ice
 import av
 import cv2
 import numpy as np
 import pytest
-from media_mixing import ColorVideo, Peer, Tone, near
+from media_mixing import FACE, ColorVideo, Peer, Tone, face_frame, magenta, magenta_png, near
 from media_synthetic import write_video_file
 
 from flowengine.media.engine.face_overlay import FaceOverlayer
-
-FACE = Path(__file__).parent.parent / "fixtures" / "face" / "astronaut.jpg"
 
 
 @pytest.fixture
@@ -179,28 +176,9 @@ async def test_gstreamer_filter_errors(client):
     await client.result("release", {"object": pipeline})
 
 
-def face_frame(index: int, width: int, height: int) -> av.VideoFrame:
-    """The astronaut's picture, drifting a few pixels to the side and back."""
-    picture = cv2.resize(cv2.imread(str(FACE)), (width, height))
-    shift = (index // 3) % 12 - 6
-    return av.VideoFrame.from_ndarray(np.roll(picture, shift, axis=1), format="bgr24")
-
-
 def test_the_face_picture_has_a_face():
     frame = av.VideoFrame.from_ndarray(cv2.imread(str(FACE)), format="bgr24")
     assert len(FaceOverlayer().detect(frame.reformat(format="yuv420p"))) == 1
-
-
-def magenta_png(path: Path) -> Path:
-    """An opaque magenta square with a transparent frame around it (PNG with alpha)."""
-    image = np.zeros((64, 64, 4), np.uint8)
-    image[8:56, 8:56] = (255, 0, 255, 255)
-    cv2.imwrite(str(path), image)
-    return path
-
-
-def magenta(color: tuple[int, ...]) -> bool:
-    return color[1] > 180 and color[2] > 190
 
 
 async def test_face_overlay_from_a_player(loopback_ice, client, server, media_dir):
