@@ -13,7 +13,8 @@ aiortc peers in this process, negotiated through our Python Kurento client.
   (c) four more viewer ports and viewers. The Composite's cost is (b) - (a): three decodes,
   the mixer thread, one VP8 encode of the grid and the viewer's Opus encode; each further
   viewer adds (c) - (b) / 4 (its own audio mix and packets: the grid is encoded once).
-* ``face``: a PlayerEndpoint plays a 640x480 30 fps H.264 file of a face
+* ``face``: the filter's processing alone on one thread (frames/s it can do), then a
+  PlayerEndpoint plays a 640x480 30 fps H.264 file of a face
   (tests/fixtures/face), through a FaceOverlayFilter (overlay set) to an aiortc viewer: the
   server's CPU and the frames per second the viewer decodes, against the same player sent
   straight to a viewer (which costs a decode and a VP8 encode too, as the viewer takes VP8).
@@ -63,7 +64,7 @@ class Counter:
         self.pc.addTransceiver("audio", direction="recvonly")
         self.frames = 0
         self.tasks: list[asyncio.Task[None]] = []
-        self.pc.on("track", lambda track: self.tasks.append(asyncio.ensure_future(self._eat(track))))
+        self.pc.on("track", lambda t: self.tasks.append(asyncio.ensure_future(self._eat(t))))
 
     async def _eat(self, track) -> None:
         while True:
@@ -75,7 +76,8 @@ class Counter:
                 self.frames += 1
 
 
-async def window(server: ServerProcess, seconds: float, counters: list[Counter]) -> tuple[float, float]:
+async def window(server: ServerProcess, seconds: float, counters: list[Counter]
+                 ) -> tuple[float, float]:  # fmt: skip
     """(server CPU %, mean video fps of the counters) over ``seconds``."""
     before, frames = CpuSample.take(server.pid), [c.frames for c in counters]
     await asyncio.sleep(seconds)
@@ -171,11 +173,32 @@ async def face(kurento, server: ServerProcess, args: argparse.Namespace, media: 
         results[mode] = await window(server, args.window, [counter])
         await counter.pc.close()
         await pipeline.release()
+    capacity, detections = overlay_capacity(hat)
+    print(f"face: FaceOverlayer alone, one thread: {capacity:.0f} frames/s of 640x480 "
+          f"({detections:.0f} detections/s)")
     (straight, fps0), (filtered, fps1) = results["straight"], results["filtered"]
     print(f"face: player -> viewer {straight:.0f} % ({fps0:.1f} fps); player -> "
           f"FaceOverlayFilter -> viewer {filtered:.0f} % ({fps1:.1f} fps)")
     print(f"face_overlay_cpu_pct={filtered - straight:.0f} face_overlay_fps={fps1:.1f} "
           f"load={load_average()}")
+
+
+def overlay_capacity(hat: Path, frames: int = 150) -> tuple[float, float]:
+    """Frames per second the filter's processing does on one thread, as fast as it can."""
+    import cv2
+    from media_mixing import face_frame
+
+    from flowengine.media.engine.face_overlay import FaceOverlayer, Overlay
+
+    overlayer = FaceOverlayer()
+    overlayer.set_overlay(Overlay(cv2.imread(str(hat), cv2.IMREAD_UNCHANGED), -0.35, -1.2,
+                                  1.6, 1.6))  # fmt: skip
+    pictures = [face_frame(i, 640, 480).reformat(format="yuv420p") for i in range(30)]
+    started = time.perf_counter()
+    for i in range(frames):
+        overlayer.process(pictures[i % 30])
+    took = time.perf_counter() - started
+    return frames / took, overlayer.detections / took
 
 
 async def main() -> None:

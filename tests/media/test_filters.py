@@ -4,8 +4,10 @@ players, checked in what the viewer decodes; their errors as KMS gives them."""
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import aioice.ice
 import av
@@ -15,7 +17,8 @@ import pytest
 from media_mixing import FACE, ColorVideo, Peer, Tone, face_frame, magenta, magenta_png, near
 from media_synthetic import write_video_file
 
-from flowengine.media.engine.face_overlay import FaceOverlayer
+from flowengine.media.engine.face_overlay import FaceOverlayer, Overlay
+from flowengine.media.engine.yuv import yuv_planes
 
 
 @pytest.fixture
@@ -174,6 +177,33 @@ async def test_gstreamer_filter_errors(client):
     await client.invoke(element, "setElementProperty", propertyName="method",
                         propertyValue="clockwise")  # fmt: skip
     await client.result("release", {"object": pipeline})
+
+
+def test_overlay_placements_at_every_parity_and_edge():
+    """Faces at odd and even places, hats sticking out of every side, a grey and a
+    3-channel image: drawn where they belong, clipped, never an error."""
+    frame = av.VideoFrame.from_ndarray(np.full((360, 640), 60, np.uint8), format="yuv420p")
+    images = {"alpha": cv2.imread(str(magenta_png(Path(tempfile.mkdtemp()) / "hat.png")),
+                                  cv2.IMREAD_UNCHANGED),
+              "bgr": np.full((10, 10, 3), (255, 0, 255), np.uint8),
+              "grey": np.full((10, 10), 200, np.uint8)}  # fmt: skip
+    for name, image in images.items():
+        for face in [(0, 0, 40, 40), (1, 1, 41, 41), (597, 197, 43, 43), (301, 101, 63, 61)]:
+            for offsets in [(0.0, 0.0), (-0.35, -1.2), (0.9, 0.9), (-2.0, 3.0)]:
+                overlayer = FaceOverlayer()
+                overlayer.set_overlay(Overlay(image, *offsets, 1.6, 1.6))
+                overlayer._next_detection = float("inf")  # use these faces
+                overlayer.faces = [face]
+                out = overlayer.process(frame)
+                y_plane, u_plane, _ = yuv_planes(out.to_ndarray(), 640, 240)
+                x, y, w, h = face
+                cx, cy = int(x + w * (offsets[0] + 0.8)), int(y + h * (offsets[1] + 0.8))
+                inside = 0 <= cx < 640 and 0 <= cy < 240
+                if inside and name != "grey":
+                    assert u_plane[cy // 2, cx // 2] > 180, (name, face, offsets)
+                elif inside:
+                    assert y_plane[cy, cx] > 150, (name, face, offsets)
+                assert (out.width, out.height) == (640, 240)
 
 
 def test_the_face_picture_has_a_face():

@@ -5,9 +5,9 @@ otherwise) goes through the filter, the other kind and DATA go through untouched
 hands out its source's own hub: nothing is decoded for them). Frames to filter are read decoded
 (``raw``) from the hub that feeds the filter, so a source read by several filters is decoded
 once; the filter runs in a :class:`~flowengine.media.engine.frame_worker.FrameWorker` thread
-that works on the newest frame and drops what it cannot keep up with (KMS: a leaky queue of one
-buffer), and its results go to the element's own hub, which encodes them once per format
-wanted by the sinks.
+that works on the newest frames and drops what it cannot keep up with (KMS: a leaky queue of
+one buffer; here three, see ``max_pending``), and its results go to the element's own hub,
+which encodes them once per format wanted by the sinks.
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ class FilterImpl(MediaElementImpl):
     remote_class: ClassVar[model.RemoteClass] = model.CLASSES["Filter"]
 
     filtered_kind = "video"
-    max_pending = 1
-    """Frames waiting for the filter thread (1 for video, as KMS; audio needs a few)."""
+    max_pending = 3
+    """Frames waiting for the filter thread. KMS's leaky queue holds one; here decoded frames
+    reach the filter in bursts (they come from the decoder's thread through the event loop),
+    so one would drop frames that the filter has time for. Three is 0.1 s at 30 fps."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

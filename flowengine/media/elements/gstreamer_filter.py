@@ -35,7 +35,8 @@ class GStreamerFilterImpl(FilterImpl):
                 MARSHALL_ERROR, "Given command is not valid, pad templates don't match"
             )
         self.filtered_kind = self.element.kind
-        self.max_pending = 1 if self.filtered_kind == "video" else 10
+        if self.filtered_kind == "audio":
+            self.max_pending = 10  # 200 ms: dropping audio is heard
         self._processor: Processor = processor(self.element)
 
     def process(self, frame: Any) -> Any:

@@ -126,11 +126,11 @@ class FaceOverlayer:
 def _draw(planes: tuple[np.ndarray, ...], overlay: Overlay, face: tuple[int, ...]) -> None:
     """Blend the overlay into the Y, U, V planes over one face (even, clipped rectangle)."""
     x, y, w, h = face
-    left, top = int(x + w * overlay.offset_x), int(y + h * overlay.offset_y)
+    left, top = int(x + w * overlay.offset_x) & ~1, int(y + h * overlay.offset_y) & ~1
     width, height = int(w * overlay.width) & ~1, int(h * overlay.height) & ~1
     rows, cols = planes[0].shape
-    x0, y0 = max(left, 0) & ~1, max(top, 0) & ~1
-    x1, y1 = min(left + width, cols) & ~1, min(top + height, rows) & ~1
+    x0, y0 = max(left, 0), max(top, 0)
+    x1, y1 = min(left + width, cols & ~1), min(top + height, rows & ~1)
     if width <= 0 or height <= 0 or x0 >= x1 or y0 >= y1:
         return
     image = cv2.resize(overlay.image, (width, height))
