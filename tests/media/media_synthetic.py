@@ -218,10 +218,13 @@ async def view(
     return pc, FrameCounter(await asyncio.wait_for(tracks.get(), 10))
 
 
-async def publish(client, endpoint: str) -> RTCPeerConnection:
-    """A test peer sending :class:`SyntheticVideo` to ``endpoint``."""
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    pc.addTrack(SyntheticVideo())
+async def publish(client, endpoint: str, pc: RTCPeerConnection | None = None
+                  ) -> RTCPeerConnection:
+    """A test peer sending :class:`SyntheticVideo` to ``endpoint`` (or ``pc``, a peer whose
+    tracks are added already)."""
+    if pc is None:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc.addTrack(SyntheticVideo())
     await pc.setLocalDescription(await pc.createOffer())
     for event in ("IceCandidateFound", "IceGatheringDone"):
         await client.result("subscribe", {"object": endpoint, "type": event})
