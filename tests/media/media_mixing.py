@@ -188,7 +188,9 @@ class Peer:
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise AssertionError(f"{why}: not within {timeout} s ({self.frames} frames)")
+                centre = self.color_at(0.5, 0.5) if self.picture is not None else None
+                raise AssertionError(f"{why}: not within {timeout} s ({self.frames} frames, "
+                                     f"the last one {centre} at its centre)")
             await asyncio.sleep(0.02)
 
     async def close(self) -> None:
