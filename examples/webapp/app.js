@@ -1,6 +1,8 @@
-// The demo's video page: publishes the webcam or the screen, plays a URL through the media
-// server, watches running sessions, records them. Signaling is the JSON protocol of
-// flows/README.md over the websocket /signaling; ICE candidates trickle both ways.
+// The demo's video pages: publishes the webcam (optionally through the magic mirror) or the
+// screen, plays a URL through the media server, watches running sessions, records them; on the
+// group page (group.html, which lists only group sessions) joins and watches the group call.
+// Signaling is the JSON protocol of flows/README.md over the websocket /signaling; ICE
+// candidates trickle both ways. Controls a page does not have are skipped.
 //
 // Plain ES module, no build step, no library.
 
@@ -33,8 +35,8 @@ const handlers = {
     state.iceServers = Array.isArray(msg.iceServers) ? msg.iceServers : [];
     setConnection("open", `Connected · connection ${msg.connectionId}`);
     const turn = state.iceServers.flatMap((s) => [].concat(s.urls)).join(", ");
-    $("#ice-servers").textContent = turn ? `TURN: ${turn}` : "No TURN server configured";
-    $("#relay-only").disabled = !turn;
+    if ($("#ice-servers")) $("#ice-servers").textContent = turn ? `TURN: ${turn}` : "No TURN server configured";
+    if ($("#relay-only")) $("#relay-only").disabled = !turn;
     send({ id: "sessions" });
     send({ id: "recordings" });
   },
@@ -134,18 +136,44 @@ connectSocket("/signaling", {
 
 // -- one WebRTC session of this page --------------------------------------------------------
 
+/** The card of one session (in "My sessions"). */
+const PEER_CARD = `
+<article class="peer" aria-live="polite">
+  <header class="peer-head">
+    <h3 class="peer-title"></h3>
+    <span class="badge peer-state">connecting</span>
+    <span class="badge recording-badge" hidden>● recording</span>
+  </header>
+  <video class="peer-video" playsinline autoplay></video>
+  <p class="peer-detail"></p>
+  <dl class="peer-stats">
+    <div><dt>Frame rate</dt><dd data-stat="frameRate">–</dd></div>
+    <div><dt>Resolution</dt><dd data-stat="resolution">–</dd></div>
+    <div><dt>Bitrate</dt><dd data-stat="bitrate">–</dd></div>
+    <div><dt>Packets lost</dt><dd data-stat="packetsLost">–</dd></div>
+  </dl>
+  <div class="peer-actions">
+    <button type="button" class="record">Record</button>
+    <button type="button" class="stop-record" hidden>Stop recording</button>
+    <button type="button" class="stop danger">Stop</button>
+  </div>
+</article>`;
+
 class Peer {
   /**
-   * @param {"webcam"|"screen"|"player"|"viewer"} kind
+   * @param {"webcam"|"screen"|"group"|"player"|"viewer"} kind
    * @param {string} title shown on the card
+   * @param {{source?: string, twoWay?: boolean}} options `source`: for a viewer, the session it
+   *   watches; `twoWay`: a publisher that gets media back (the group, a mirror)
    */
-  constructor(kind, title, source = null) {
+  constructor(kind, title, { source = null, twoWay = false } = {}) {
     this.kind = kind;
     this.id = newId();
     this.source = source;        // for a viewer: the session it watches
     this.sourceGone = false;     // the source reached its end: nothing more will come
     this.detailKind = null;      // what the detail line tells ("recording", ...)
-    this.sending = kind === "webcam" || kind === "screen";
+    this.sending = kind === "webcam" || kind === "screen" || kind === "group";
+    this.twoWay = twoWay;
     this.request = null;       // the id of the message that started it: start, play or viewer
     this.answered = false;
     this.ended = false;
@@ -154,7 +182,7 @@ class Peer {
     this.stream = null;
     this.pc = new RTCPeerConnection({
       iceServers: state.iceServers,
-      iceTransportPolicy: $("#relay-only").checked ? "relay" : "all",
+      iceTransportPolicy: $("#relay-only")?.checked ? "relay" : "all",
     });
     // Trickle ICE: every candidate goes to the server as soon as the browser finds it; the
     // flows queue those that arrive before the session's endpoint exists.
@@ -165,7 +193,7 @@ class Peer {
     });
     this.pc.addEventListener("connectionstatechange", () => this.showState());
     this.pc.addEventListener("track", (event) => {
-      if (!this.sending) {
+      if (!this.sending || this.twoWay) {
         this.video.srcObject = event.streams[0] || new MediaStream([event.track]);
       }
     });
@@ -175,13 +203,16 @@ class Peer {
   }
 
   render(title) {
-    const card = $("#peer-template").content.firstElementChild.cloneNode(true);
+    const holder = document.createElement("template");
+    holder.innerHTML = PEER_CARD;
+    const card = holder.content.firstElementChild;
     card.dataset.sessionId = this.id;
     card.dataset.kind = this.kind;
     card.querySelector(".peer-title").textContent = title;
     this.video = card.querySelector("video");
     this.video.setAttribute("aria-label", `${title} video`);
-    if (this.sending) this.video.muted = true;  // a local preview: no echo
+    // A local preview or a mirror: no echo. The group sends back the others' voices only.
+    if (this.sending && this.kind !== "group") this.video.muted = true;
     else this.video.controls = true;
     card.querySelector(".record").addEventListener("click", () =>
       send({ id: "record", sessionId: this.id, profile: "MP4" }));
@@ -365,6 +396,7 @@ async function reportStats(round) {
 
 async function startPublisher(kind) {
   const name = $("#session-name").value.trim();
+  const mirror = kind === "webcam" && Boolean($("#mirror")?.checked);
   let stream;
   try {
     stream = kind === "screen"
@@ -374,15 +406,17 @@ async function startPublisher(kind) {
     showError(`${kind === "screen" ? "screen sharing" : "camera"}: ${err.message}`);
     return;
   }
-  const peer = new Peer(kind, `${kind === "screen" ? "Screen" : "Webcam"}${name ? ` · ${name}` : ""}`);
+  const title = { screen: "Screen", group: "Group call", webcam: mirror ? "Mirror" : "Webcam" }[kind];
+  const twoWay = kind === "group" || mirror;
+  const peer = new Peer(kind, `${title}${name ? ` · ${name}` : ""}`, { twoWay });
   peer.stream = stream;
-  peer.video.srcObject = stream;
+  if (!twoWay) peer.video.srcObject = stream;  // else what comes back is shown
   for (const track of stream.getTracks()) {
-    peer.pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+    peer.pc.addTransceiver(track, { direction: twoWay ? "sendrecv" : "sendonly", streams: [stream] });
     // The browser's own "Stop sharing" button ends the track: end the session with it.
     track.addEventListener("ended", () => { if (!peer.ended) peer.stop(); });
   }
-  await negotiate(peer, { id: "start", kind, ...(name ? { name } : {}) });
+  await negotiate(peer, { id: "start", kind, ...(name ? { name } : {}), ...(mirror ? { mirror } : {}) });
 }
 
 /** Send the peer's offer; a browser-side failure ends its card with the reason. */
@@ -406,7 +440,7 @@ async function getCamera() {
 
 /** A receive-only session: `play` of a URL or `viewer` of a running session. */
 async function startReceiver(kind, title, message, source = null) {
-  const peer = new Peer(kind, title, source);
+  const peer = new Peer(kind, title, { source });
   peer.pc.addTransceiver("video", { direction: "recvonly" });
   peer.pc.addTransceiver("audio", { direction: "recvonly" });
   await negotiate(peer, message);
@@ -419,18 +453,20 @@ function watch(session) {
 }
 
 function describe(session) {
-  const kind = { webcam: "webcam", screen: "screen", player: "player" }[session.kind] || session.kind;
+  const kind = { webcam: "webcam", screen: "screen", group: "group call", player: "player" }[session.kind]
+    || session.kind;
   return session.name ? `${session.name} (${kind})` : `${kind} ${session.sessionId.slice(0, 8)}`;
 }
 
-$("#start-webcam").addEventListener("click", () => startPublisher("webcam"));
-$("#start-screen").addEventListener("click", () => startPublisher("screen"));
-$("#play-form").addEventListener("submit", (event) => {
+$("#start-webcam")?.addEventListener("click", () => startPublisher("webcam"));
+$("#start-screen")?.addEventListener("click", () => startPublisher("screen"));
+$("#join-group")?.addEventListener("click", () => startPublisher("group"));
+$("#play-form")?.addEventListener("submit", (event) => {
   event.preventDefault();
   const url = $("#play-url").value.trim();
   if (url) startReceiver("player", `Playing ${url}`, { id: "play", url });
 });
-$("#relay-only").checked = new URLSearchParams(location.search).get("relay") === "1";
+if ($("#relay-only")) $("#relay-only").checked = new URLSearchParams(location.search).get("relay") === "1";
 
 // file:// URLs: the embedded media server plays only files inside its media folder; say which.
 fetch("/api/host").then((r) => (r.ok ? r.json() : null)).then((host) => {
@@ -448,6 +484,12 @@ fetch("/api/host").then((r) => (r.ok ? r.json() : null)).then((host) => {
 
 // -- lists ----------------------------------------------------------------------------------
 
+/** The sessions this page lists: every one, or the kinds of the body's data-kinds. */
+function listedSessions() {
+  const kinds = document.body.dataset.kinds?.split(" ");
+  return kinds ? state.sessions.filter((s) => kinds.includes(s.kind)) : state.sessions;
+}
+
 function renderSessions() {
   const body = $("#sessions tbody");
   body.replaceChildren();
@@ -455,7 +497,8 @@ function renderSessions() {
   // A row (and a card) shows the media of its session: for a viewer, its source's. What that
   // media is doing (recording, ended) is what the row says and what its buttons act on.
   const shownBy = (session) => (session.source && byId.get(session.source)) || session;
-  for (const session of state.sessions) {
+  const listed = listedSessions();
+  for (const session of listed) {
     const recording = Boolean(shownBy(session).recording);
     const mine = session.owner === state.connectionId;
     const row = document.createElement("tr");
@@ -498,7 +541,7 @@ function renderSessions() {
     row.append(actions);
     body.append(row);
   }
-  $("#no-sessions").hidden = state.sessions.length > 0;
+  $("#no-sessions").hidden = listed.length > 0;
   for (const peer of state.peers.values()) {
     const session = byId.get(peer.id);
     if (session?.ended) peer.sourceEnded();
@@ -516,6 +559,7 @@ function badge(text, stateName) {
 }
 
 function renderRecordings() {
+  if (!$("#recordings")) return;
   const body = $("#recordings tbody");
   body.replaceChildren();
   for (const rec of state.recordings) {

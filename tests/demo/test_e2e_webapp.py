@@ -427,3 +427,28 @@ async def kms_url(demo: DemoServer) -> str:
     """The embedded media server's URL, from ``GET /api/host``."""
     host = await asyncio.to_thread(http_json, demo.url + "/api/host")
     return demo.kms_url_from(host)
+
+
+async def test_group_page_and_the_mirror(pages: Any) -> None:
+    """The group page: two people join, each gets the Composite's grid back (800x600) and the
+    page lists only group sessions; the video page's mirror option sends the webcam through a
+    FaceOverlayFilter and shows what comes back."""
+    ann, bob = await pages("/group.html"), await pages("/group.html")
+    first = await ann.new_card("group", lambda: ann.page.click("#join-group"))
+    await bob.new_card("group", lambda: bob.page.click("#join-group"))
+    progress = await ann.wait_playing(first)
+    assert (progress["width"], progress["height"]) == (800, 600)
+    mirror = await pages()
+    await mirror.page.check("#mirror")
+    own = await mirror.new_card("webcam", lambda: mirror.page.click("#start-webcam"))
+    progress = await mirror.wait_playing(own)   # the mirror, back from the media server
+    assert (progress["width"], progress["height"]) == (640, 480)
+    assert await mirror.page.eval_on_selector(f"{mirror.card(own)} .peer-title",
+                                              "e => e.textContent") == "Mirror"  # fmt: skip
+    await eventually(lambda: ann.page.eval_on_selector_all(
+        "#sessions tbody tr", "rows => rows.map(r => r.dataset.kind)"), 10, "the list")
+    kinds = await ann.page.eval_on_selector_all(
+        "#sessions tbody tr", "rows => rows.map(r => r.dataset.kind)")
+    assert kinds == ["group", "group"]   # the webcam is not listed on the group page
+    for page in (ann, bob, mirror):
+        assert await page.errors() == [] and page.console_errors == []
