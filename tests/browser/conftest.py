@@ -162,11 +162,12 @@ def turn_server(tmp_path: Path) -> Iterator[TurnServer]:
 
 @pytest.fixture
 def rtsp_server_for():
-    """``rtsp_server_for(path)``: a GStreamer RTSP server streaming an H.264 MP4."""
+    """``rtsp_server_for(path, audio=False)``: a GStreamer RTSP server streaming an H.264 MP4
+    (and its AAC track)."""
     servers: list[RtspServer] = []
 
-    def _start(path: Path) -> RtspServer:
-        server = _need(RtspServer, path)
+    def _start(path: Path, audio: bool = False) -> RtspServer:
+        server = _need(RtspServer, path, "/clip", audio)
         servers.append(server)
         server.start()
         return server
