@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_media import write_hls, write_video_file
+from browser_media import SINGLE_KEYFRAME, write_hls, write_video_file
 from browser_servers import (
     MARKER_VARIABLE,
     LoopbackNetns,
@@ -59,14 +59,22 @@ def isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The test media, made once with PyAV before any browser starts (a browser starting up
-    takes both cores for seconds): H.264 MP4 and VP8 WebM files, a longer MP4 for the RTSP
-    server, and an HLS playlist with its MPEG-TS segments (a folder)."""
+    takes both cores for seconds): H.264 MP4 and VP8 WebM files with short GOPs; real-world
+    ones (an H.264 MP4 with a key frame every 10 s and AAC, a VP8 WebM with a single key frame
+    and Opus); an MP4 with a 4 s GOP and AAC for the RTSP server, and an HLS playlist with
+    its MPEG-TS segments of the same (a folder)."""
     folder = tmp_path_factory.mktemp("clips")
     return {
         "h264": write_video_file(folder / "clip.mp4", "h264", seconds=8),
         "vp8": write_video_file(folder / "clip.webm", "vp8", seconds=8),
-        "rtsp": write_video_file(folder / "rtsp-source.mp4", "h264", seconds=30),
-        "hls": write_hls(folder / "hls", seconds=20, segment_seconds=1).parent,
+        "h264-gop10s-aac": write_video_file(folder / "gop10.mp4", "h264", seconds=14,
+                                            gop=300, audio=True),
+        "vp8-one-keyframe-opus": write_video_file(folder / "single.webm", "vp8", seconds=12,
+                                                  gop=SINGLE_KEYFRAME, audio=True),
+        "rtsp": write_video_file(folder / "rtsp-source.mp4", "h264", seconds=30, gop=120,
+                                 audio=True),
+        "hls": write_hls(folder / "hls", seconds=20, segment_seconds=1, gop=120,
+                         audio=True).parent,
     }
 
 

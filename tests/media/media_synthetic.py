@@ -84,6 +84,7 @@ def video_stream(container: av.container.OutputContainer, codec: str = "h264", *
         stream.codec_context.options = {"deadline": "realtime", "cpu-used": "8",
                                         "kf_min_dist": str(interval)}
         stream.codec_context.bit_rate = 1_000_000
+        stream.codec_context.thread_count = 1  # libvpx's threads cost far more CPU
     return stream
 
 
