@@ -173,6 +173,7 @@ class MediaHub:
         """Set while the pipeline's ``latencyStats`` is on: when each unit arrived."""
         self._transcoder: Transcoder | None = None
         self._last_keyframe_request: dict[str, float] = {}
+        self._last_source_request = 0.0
         self.closed = False
 
     # --- producer side ----------------------------------------------------------------------------
@@ -203,6 +204,7 @@ class MediaHub:
                 asyncio.get_running_loop(),
                 self._deliver_converted,
                 name=f"transcode-{self.kind}-{self.name}",
+                on_keyframe_needed=self._ask_source,
             )
             self._update_targets()
         self._transcoder.decode_always = decode_always
@@ -293,7 +295,20 @@ class MediaHub:
         self._last_keyframe_request[fmt] = now
         if self._transcoder is not None:
             self._transcoder.force_keyframe(fmt)
-        if self.source_format in (fmt, None) and self.on_keyframe_request is not None:
+        if self.source_format in (fmt, None) or (
+            self.source_format != RAW and self._transcoder is None
+        ):
+            # The source makes the format itself, or must give the decoder a first key frame.
+            self._ask_source(force)
+
+    def _ask_source(self, force: bool = False) -> None:
+        """``on_keyframe_request``, at most twice per KEYFRAME_REQUEST_INTERVAL unless
+        ``force`` (the transcoder's decoder asks with each unit it cannot decode)."""
+        now = time.monotonic()
+        if not force and now - self._last_source_request < KEYFRAME_REQUEST_INTERVAL / 2:
+            return
+        self._last_source_request = now
+        if self.on_keyframe_request is not None:
             try:
                 self.on_keyframe_request()
             except Exception:

@@ -172,6 +172,8 @@ class Transcoder:
 
     ``deliver(fmt, unit)`` is called on the event loop for every produced unit. ``targets`` is
     read by the worker on each unit, so adding or removing a format needs no restart.
+    ``on_keyframe_needed()`` is called on the event loop while the video decoder waits for a
+    key frame of the source (at the start, after a loss): a source that can make one should.
     """
 
     def __init__(
@@ -183,18 +185,20 @@ class Transcoder:
         video_bitrate: int = 1_000_000,
         name: str = "transcoder",
         decode_always: bool = False,
+        on_keyframe_needed: Callable[[], None] | None = None,
     ):
         self.kind = kind
         self.loop = loop
         self.deliver = deliver
         self.video_bitrate = video_bitrate
         self.decode_always = decode_always
+        self.on_keyframe_needed = on_keyframe_needed
         self.targets: set[str] = set()
         self._queue: queue.Queue[Unit | None] = queue.Queue(maxsize=max_pending)
         self._decoder: Any = None
         self._decoder_fmt: str | None = None
         self._encoders: dict[str, _VideoEncoder | _AudioEncoder] = {}
-        self._skip_to_keyframe = False
+        self._skip_to_keyframe = kind == "video"  # a decoder starts at a key frame
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
         self.dropped = 0
@@ -235,16 +239,23 @@ class Transcoder:
                 log.exception("transcoding failed")
 
     def _emit(self, fmt: str, unit: Unit) -> None:
+        self._post(self.deliver, fmt, unit)
+
+    def _post(self, fn: Callable[..., None], *args: Any) -> None:
         with contextlib.suppress(RuntimeError):  # the loop closed during shutdown
-            self.loop.call_soon_threadsafe(self.deliver, fmt, unit)
+            self.loop.call_soon_threadsafe(fn, *args)
 
     def _process(self, unit: Unit) -> None:
         targets = self.targets
-        if not targets and not (self.decode_always and isinstance(unit, EncodedUnit)):
+        encoded = isinstance(unit, EncodedUnit)
+        if not targets and not (self.decode_always and encoded):
+            self._skip_to_keyframe = self.kind == "video"  # the decoder missed this unit
             return
-        if isinstance(unit, EncodedUnit):
+        if encoded:
             if self._skip_to_keyframe:
                 if not unit.keyframe:
+                    if self.on_keyframe_needed is not None:
+                        self._post(self.on_keyframe_needed)
                     return
                 self._skip_to_keyframe = False
             frames = self._decode(unit)
