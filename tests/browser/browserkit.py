@@ -393,6 +393,7 @@ async def measure_first_frame(
     codec: str | None = None,
     ice_servers: list[dict[str, str]] | None = None,
     relay: bool = False,
+    audio: bool = False,
     timeout: float = 15.0,
 ) -> FirstFrame:
     """Offer-to-first-decoded-frame time of ``peer`` receiving from the registered
@@ -403,7 +404,8 @@ async def measure_first_frame(
     first), so it covers signaling, ``processOffer``, trickle ICE, DTLS, the first key frame
     and its decoding.
     """
-    await peer.start(endpoint, "recv", codec=codec, ice_servers=ice_servers, relay=relay)
+    await peer.start(endpoint, "recv", codec=codec, ice_servers=ice_servers, relay=relay,
+                     audio=audio)
     deadline = time.monotonic() + timeout
     while True:
         state = await peer.state()
