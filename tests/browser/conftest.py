@@ -26,6 +26,7 @@ from browser_servers import (
     wait_for_no_processes,
 )
 from browserkit import CHROMIUM_PATH, BrowserPeer, SignalingServer, launch_chromium
+from kurento_bundle import kurento_client_bundle
 
 from flowengine.kurento import EmbeddedMediaServer, KurentoClient
 
@@ -60,9 +61,9 @@ def isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The test media, made once with PyAV before any browser starts (a browser starting up
     takes both cores for seconds): H.264 MP4 and VP8 WebM files with short GOPs; real-world
-    ones (an H.264 MP4 with a key frame every 10 s and AAC, a VP8 WebM with a single key frame
-    and Opus); an MP4 with a 4 s GOP and AAC for the RTSP server, and an HLS playlist with
-    its MPEG-TS segments of the same (a folder)."""
+    ones (an H.264 MP4 with a key frame every 10 s and AAC, one with a single key frame and
+    AAC, a VP8 WebM with a single key frame and Opus); an MP4 with a 4 s GOP and AAC for the
+    RTSP server, and an HLS playlist with its MPEG-TS segments of the same (a folder)."""
     folder = tmp_path_factory.mktemp("clips")
     return {
         "h264": write_video_file(folder / "clip.mp4", "h264", seconds=8),
@@ -71,11 +72,21 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                                             gop=300, audio=True),
         "vp8-one-keyframe-opus": write_video_file(folder / "single.webm", "vp8", seconds=12,
                                                   gop=SINGLE_KEYFRAME, audio=True),
+        "h264-one-keyframe-aac": write_video_file(folder / "single.mp4", "h264", seconds=10,
+                                                  gop=SINGLE_KEYFRAME, audio=True),
         "rtsp": write_video_file(folder / "rtsp-source.mp4", "h264", seconds=30, gop=120,
                                  audio=True),
         "hls": write_hls(folder / "hls", seconds=20, segment_seconds=1, gop=120,
                          audio=True).parent,
     }
+
+
+@pytest.fixture(scope="session")
+def kurento_js_bundle() -> Path:
+    """The official kurento-client 7.3.0 as a browser script (kurento_bundle.py). Built
+    before the test enters its loopback-only network namespace (npm needs the registry):
+    session fixtures are set up before the function-scoped ones."""
+    return _need(kurento_client_bundle)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -213,3 +214,37 @@ async def test_rtsp_source_vanishing_is_an_error_and_nothing_else(
     await asyncio.sleep(1.0)
     assert (await other.page.state())["totalVideoFrames"] > before + 10
     await other.pipeline.release()
+
+
+@MODES
+async def test_official_js_client_plays_a_single_keyframe_file_with_sound(
+    kurento_js_bundle: Path, media_server, signaling, www_dir: Path, browser, media_dir: Path,
+    clips, encoded: bool,
+):
+    """The playing half of Kurento's JS recorder tutorial (pages/recorder_tutorial.js: the
+    official kurento-client 7.3.0 in the page, the tutorial's calls in its order, ``play``
+    before ICE even starts) on an MP4 with a single key frame and AAC, as the demo's own
+    recordings were: the whole file, with sound, then EndOfStream."""
+    (www_dir / "kurento-client.js").write_bytes(kurento_js_bundle.read_bytes())
+    path = Path(shutil.copy(clips["h264-one-keyframe-aac"], media_dir))
+    context = await browser.new_context()
+    page = await context.new_page()
+    args = {"ws_uri": media_server.url, "file_uri": path.as_uri(), "use_encoded_media": encoded}
+    try:
+        await page.goto(signaling.page_url("recorder_tutorial.html"))
+        await page.evaluate("args => startPlaying(args)", args)
+        deadline = time.monotonic() + 30
+        while True:
+            state = await page.evaluate("() => tutorialState()")
+            assert not state["errors"], state
+            if state["endOfStreamAt"] is not None or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        await context.close()
+    assert state["endOfStreamAt"] is not None, f"no EndOfStream within 30 s: {state}"
+    assert state["firstFrameAt"] is not None, f"no video frame played: {state}"
+    # From the click (kurento-client's connection and every create included) to a picture.
+    assert state["firstFrameAt"] - state["playAt"] < FIRST_PICTURE_WITHIN_MS, state
+    assert state["frames"] >= 10 * 8, state  # most of the 10 s file (30 fps)
+    assert state["audioPackets"] > 100, state  # 50 packets/s of Opus

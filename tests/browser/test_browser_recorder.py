@@ -10,24 +10,11 @@ import asyncio
 import time
 from pathlib import Path
 
-import pytest
 from browser_media import media_synthetic  # noqa: F401 - puts tests/media on sys.path
-from browser_servers import MissingTool
 from browserkit import BrowserPeer
-from kurento_bundle import kurento_client_bundle
 from recorded_media import check_growing, decode_file, duration
 
 FAKE_CAMERA = (640, 480)  # Chromium's fake capture device
-
-
-@pytest.fixture(scope="session")
-def kurento_js_bundle() -> Path:
-    """Built before the test enters its loopback-only network namespace (npm needs the
-    registry): session fixtures are set up before the function-scoped ones."""
-    try:
-        return kurento_client_bundle()
-    except MissingTool as exc:
-        pytest.fail(str(exc), pytrace=False)
 
 
 async def test_chromium_camera_recording_grows_and_is_complete_after_stop(
