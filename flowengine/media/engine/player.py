@@ -64,7 +64,6 @@ class PlayerError:
 
 
 INVALID_URI = PlayerError("Invalid URI", 0, "INVALID_URI")
-INVALID_MEDIA = PlayerError("Invalid Media", 0, "INVALID_MEDIA")
 # GStreamer's GST_STREAM_ERROR codes that Kurento passes on as the event's errorCode.
 STREAM_FAILED, TYPE_NOT_FOUND, DEMUX = 1, 4, 9
 
