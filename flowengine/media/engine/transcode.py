@@ -10,10 +10,11 @@ even while nothing is wanted, so a key frame can be made the moment a reader nee
 input queue is bounded (``max_pending``): when the thread falls behind, units are dropped and,
 for video, decoding resumes at the next key frame.
 
-Decoders are aiortc's (they take what aiortc's RTP layer gives); encoders are PyAV's (libvpx,
-libx264, libopus, G.711), because aiortc's return RTP payloads rather than a bitstream that can
-be shared between senders, and its audio encoders take only packed 16-bit samples (an AAC
-decoder gives planar floats).
+Video decoders are FFmpeg's own H.264 and VP8 on one thread (aiortc's VP8 decoder is libvpx, at
+several times the CPU); audio decoders are aiortc's. Encoders are PyAV's (libvpx, libx264,
+libopus, G.711), because aiortc's return RTP payloads rather than a bitstream that can be
+shared between senders, and its audio encoders take only packed 16-bit samples (an AAC decoder
+gives planar floats).
 """
 
 from __future__ import annotations
