@@ -426,3 +426,15 @@ async def measure_first_frame(
         candidates_to_page=len(record.candidates_to_page),
         candidates_from_page=len(record.candidates_from_page),
     )
+
+
+async def recorder_tutorial_played(page: Any, timeout: float = 30.0) -> dict[str, Any]:
+    """Poll ``tutorialState()`` of a ``recorder_tutorial.html`` page that plays a file until
+    its player's ``EndOfStream`` (or ``timeout``); fails on a page error. Returns the state."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = await page.evaluate("() => tutorialState()")
+        assert not state["errors"], state
+        if state["endOfStreamAt"] is not None or time.monotonic() > deadline:
+            return state
+        await asyncio.sleep(0.2)

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from browser_media import HEIGHT, WIDTH
-from browserkit import BrowserPeer
+from browserkit import BrowserPeer, recorder_tutorial_played
 
 from flowengine.kurento import MediaObject
 
@@ -233,13 +232,7 @@ async def test_official_js_client_plays_a_single_keyframe_file_with_sound(
     try:
         await page.goto(signaling.page_url("recorder_tutorial.html"))
         await page.evaluate("args => startPlaying(args)", args)
-        deadline = time.monotonic() + 30
-        while True:
-            state = await page.evaluate("() => tutorialState()")
-            assert not state["errors"], state
-            if state["endOfStreamAt"] is not None or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.2)
+        state = await recorder_tutorial_played(page)
     finally:
         await context.close()
     assert state["endOfStreamAt"] is not None, f"no EndOfStream within 30 s: {state}"

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from browser_media import media_synthetic  # noqa: F401 - puts tests/media on sys.path
-from browserkit import BrowserPeer
+from browserkit import BrowserPeer, recorder_tutorial_played
 from recorded_media import check_growing, decode_file, duration
 
 FAKE_CAMERA = (640, 480)  # Chromium's fake capture device
@@ -61,13 +61,7 @@ async def test_kurento_recorder_tutorial_plays_the_file_right_after_stop(
         await asyncio.sleep(8.0)
         await page.evaluate("() => stopRecording()")
         await page.evaluate("args => startPlaying(args)", args)  # at once, as a user may
-        deadline = time.monotonic() + 30
-        while True:
-            state = await page.evaluate("() => tutorialState()")
-            assert not state["errors"], state
-            if state["endOfStreamAt"] is not None or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.2)
+        state = await recorder_tutorial_played(page)
     finally:
         await context.close()
     recorded = (state["stoppedAt"] - state["recordingAt"]) / 1000
