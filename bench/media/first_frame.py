@@ -264,7 +264,7 @@ async def main(argv: list[str] | None = None) -> int:
                         results = await run_source(name, encoded, args, kurento, signaling,
                                                    browser)  # fmt: skip
                         summaries.append(summary(name, encoded, results))
-                        print(summaries[-1], f"(load average {load_average()})", flush=True)
+                        print(f"{summaries[-1]}\n  load average {load_average()}", flush=True)
             finally:
                 await browser.close()
         with contextlib.suppress(Exception):
