@@ -9,7 +9,6 @@ handed by its DTLS transport, so that aiortc's own receiver reacts as it would t
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +21,7 @@ from aiortc.rtp import RtcpPacket, RtcpSrPacket, RtpPacket, is_rtcp
 from media_synthetic import strip_candidates, trickle_from_server, write_video_file
 
 from flowengine.media import MediaServer
+from flowengine.media.engine.rtp_sender import FastSender
 
 if TYPE_CHECKING:
     from conftest import RawClient
@@ -206,12 +206,18 @@ def server_sender(server: MediaServer, endpoint: str) -> RTCRtpSender:
 
 
 def sent_history(sender: RTCRtpSender) -> list[tuple[int, int, int, bytes]]:
-    """The loop's retransmission history (sequence, marker, timestamp, payload), oldest
-    first, read from the ``_retransmit`` it installed on the sender."""
-    history = inspect.getclosurevars(sender._retransmit.__func__).nonlocals["history"]
-    entries = list(history.values())
-    ref = entries[0][0]  # all within RTP_HISTORY_SIZE of each other: order across wrap-around
-    return sorted(entries, key=lambda e: (e[0] - ref + 0x8000) & 0xFFFF)
+    """The send path's retransmission history (sequence, marker, timestamp, payload), oldest
+    first, read from the ``FastSender`` whose ``retransmit`` is the sender's ``_retransmit``."""
+    out = sender._retransmit.__self__
+    assert isinstance(out, FastSender)
+    entries = []
+    for first, timestamp, payloads in out.history:
+        last = len(payloads) - 1
+        entries += [
+            ((first + i) & 0xFFFF, int(i == last), timestamp, payload)
+            for i, payload in enumerate(payloads)
+        ]
+    return entries
 
 
 @pytest.mark.parametrize("rtx", [True, False], ids=["rtx", "no-rtx"])
@@ -347,5 +353,100 @@ async def test_sender_reports_count_what_the_loop_sent(
         (outbound,) = [s for s in stats.values() if s["type"] == "outboundrtp"]
         assert outbound["packetsSent"] == len(tap.media)
         assert outbound["bytesSent"] == sum(len(p.payload) for p in tap.media)
+    finally:
+        await pc.close()
+
+
+# Every private attribute of aiortc, aioice and pylibsrtp the send path uses, by the object
+# that must have it (pyproject pins aiortc to 1.16.x; a new version must pass this first).
+PRIVATE_API: dict[str, tuple[str, ...]] = {
+    "RTCRtpSender": (
+        "_run_rtp", "_send_keyframe", "_retransmit", "_enabled", "_ssrc", "_rtx_ssrc",
+        "_RTCRtpSender__transport", "_RTCRtpSender__track", "_RTCRtpSender__mid",
+        "_RTCRtpSender__rtp_started", "_RTCRtpSender__rtp_exited",
+        "_RTCRtpSender__rtp_header_extensions_map", "_RTCRtpSender__rtx_payload_type",
+        "_RTCRtpSender__rtx_sequence_number", "_RTCRtpSender__ntp_timestamp",
+        "_RTCRtpSender__rtp_timestamp", "_RTCRtpSender__octet_count",
+        "_RTCRtpSender__packet_count",
+    ),
+    "RTCDtlsTransport": (
+        "_state", "_transport", "_tx_srtp", "_send_rtp",
+        "_RTCDtlsTransport__tx_bytes", "_RTCDtlsTransport__tx_packets",
+    ),
+    "RTCIceTransport": ("_connection",),
+    "Connection": ("_nominated",),
+    "H264Encoder": ("_split_bitstream", "_packetize_stap_a"),
+    "Vp8Encoder": ("_packetize",),
+    "Session": ("_srtp",),
+    "pylibsrtp": ("_binding",),
+}  # fmt: skip
+
+SEND_PATH = ("rtp_sender.py", "packet_batch.py")
+
+
+def private_names_used() -> set[str]:
+    """Private names the send path's modules reach in other packages: attributes of anything
+    but ``self``, names given to ``getattr``, and names imported."""
+    import ast
+
+    from flowengine.media import engine
+
+    found: set[str] = set()
+    own = {"_flowengine_fast_rtp"}  # set by rtp_sender.install on the sender, not aiortc's
+    for name in SEND_PATH:
+        tree = ast.parse((Path(engine.__file__).parent / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+                base = node.value
+                if not (isinstance(base, ast.Name) and base.id == "self"):
+                    found.add(node.attr)
+            elif isinstance(node, ast.Call) and getattr(node.func, "id", "") == "getattr":
+                arg = node.args[1] if len(node.args) > 1 else None
+                if isinstance(arg, ast.Constant) and str(arg.value).startswith("_"):
+                    found.add(arg.value)
+            elif isinstance(node, ast.ImportFrom):
+                found.update(a.name for a in node.names if a.name.startswith("_"))
+    return found - own
+
+
+async def test_private_api_is_pinned(
+    player_to_viewers: PlayerSetup, client: RawClient, server: MediaServer
+) -> None:
+    """Each private name the send path uses is listed in PRIVATE_API, and exists on the real
+    objects of a connected viewer (the sender, its DTLS and ICE transports, aioice's
+    connection, the SRTP session) and in the classes and modules named."""
+    import pylibsrtp
+    from aiortc.codecs.h264 import H264Encoder
+    from aiortc.codecs.vpx import Vp8Encoder
+
+    listed = {name for names in PRIVATE_API.values() for name in names}
+    unlisted = private_names_used() - listed
+    assert not unlisted, f"private names used but not pinned in PRIVATE_API: {unlisted}"
+    _pipeline, player, (endpoint,) = await player_to_viewers(1)
+    pc, tap = await connect_viewer(client, endpoint)
+    try:
+        await client.invoke(player, "play")
+        while not tap.media:
+            await asyncio.sleep(0.05)
+        sender = server_sender(server, endpoint)
+        dtls = sender.transport
+        owners = {
+            "RTCRtpSender": sender,
+            "RTCDtlsTransport": dtls,
+            "RTCIceTransport": dtls.transport,
+            "Connection": dtls.transport._connection,
+            "H264Encoder": H264Encoder,
+            "Vp8Encoder": Vp8Encoder,
+            "Session": dtls._tx_srtp,
+            "pylibsrtp": pylibsrtp,
+        }
+        missing = [
+            f"{owner}.{name}"
+            for owner, names in PRIVATE_API.items()
+            for name in names
+            if not hasattr(owners[owner], name)
+        ]
+        assert not missing, missing
+        assert hasattr(pylibsrtp._binding.lib, "srtp_protect")
     finally:
         await pc.close()

@@ -21,7 +21,9 @@ It asks for one when it joins, when its queue overflows and when its viewer send
   share one encoder.
 
 Bounds: each reader holds at most ``queue_size`` units; when full the oldest are dropped (for
-encoded video: everything queued, and the reader asks for a key frame).
+encoded video: everything queued, and the reader asks for a key frame). A reader with a
+``sink`` holds nothing: each unit it accepts is handed to the sink at once, inside ``push``
+(the lean RTP send path: one pass over the viewers per frame, no task wake-up per viewer).
 
 Everything here runs on the event loop thread; only the transcoder has a thread.
 """
@@ -52,12 +54,17 @@ class ReaderClosed(Exception):
 
 
 class HubReader:
-    """A bounded queue of units in one format, fed by a hub."""
+    """A bounded queue of units in one format, fed by a hub; or, with a ``sink``, no queue:
+    each unit goes to the sink the moment the hub offers it (the sink must not raise, nor
+    subscribe or close readers of this hub while it runs)."""
 
-    def __init__(self, hub: MediaHub, fmt: str, queue_size: int):
+    def __init__(
+        self, hub: MediaHub, fmt: str, queue_size: int, sink: Callable[[Unit], None] | None = None
+    ):
         self.hub = hub
         self.fmt = fmt
         self.queue_size = queue_size
+        self.sink = sink
         self._queue: deque[Unit] = deque()
         self._ready = asyncio.Event()
         self.closed = False
@@ -81,7 +88,10 @@ class HubReader:
                 self.request_keyframe()  # may bridge this reader: then the bridge serves it
                 return
             self.need_keyframe = False
-        self._enqueue(unit)
+        if self.sink is not None:
+            self.sink(unit)
+        else:
+            self._enqueue(unit)
 
     def offer_bridged(self, unit: EncodedUnit) -> None:
         """A unit of the key-frame bridge (the source re-encoded in its own codec)."""
@@ -95,6 +105,9 @@ class HubReader:
         self._enqueue(unit)
 
     def _enqueue(self, unit: Unit) -> None:
+        if self.sink is not None:
+            self.sink(unit)
+            return
         if len(self._queue) >= self.queue_size:
             self.dropped += 1
             if self.encoded_video:
@@ -189,7 +202,7 @@ class MediaHub:
         self.units_pushed += 1
         if self.arrivals is not None:
             self.arrivals.record(unit)
-        for reader in self.readers.get(fmt, ()):
+        for reader in tuple(self.readers.get(fmt, ())):  # a reader may leave meanwhile
             reader.offer(unit)
         bridging = self.bridge_keyframes and fmt != RAW
         if bridging or len(self.readers) > (fmt in self.readers):
@@ -231,9 +244,10 @@ class MediaHub:
 
     # --- reader side ------------------------------------------------------------------------------
 
-    def subscribe(self, fmt: str) -> HubReader:
-        """A new reader of ``fmt``. Readers of encoded video start at a key frame."""
-        reader = HubReader(self, fmt, self.queue_size)
+    def subscribe(self, fmt: str, sink: Callable[[Unit], None] | None = None) -> HubReader:
+        """A new reader of ``fmt`` (see :class:`HubReader` for ``sink``). Readers of encoded
+        video start at a key frame."""
+        reader = HubReader(self, fmt, self.queue_size, sink)
         if self.closed:
             reader.closed = True
             return reader

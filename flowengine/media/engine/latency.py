@@ -99,17 +99,18 @@ class LatencyStat:
 
 class TimedHubTrack(HubTrack):
     """A :class:`HubTrack` that samples the end-to-end latency of what it sends: when its RTP
-    sender takes a unit (``_convert`` runs between the two, with the unit as the hub gave it)."""
+    sender takes a unit (``timestamp_of`` runs between the two, with the unit as the hub gave
+    it)."""
 
     def __init__(self, kind: str, stat: LatencyStat):
         super().__init__(kind)
         self.stat = stat
 
-    def _convert(self, unit: Unit) -> Any:
+    def timestamp_of(self, unit: Unit) -> int:
         hub = self.hub
         arrivals = hub.arrivals if hub is not None else None
         if arrivals is not None:
             arrived = arrivals.arrival(unit)
             if arrived is not None:
                 self.stat.add(time.monotonic_ns() - arrived)
-        return super()._convert(unit)
+        return super().timestamp_of(unit)

@@ -9,14 +9,16 @@ Timestamps are rebased onto one continuous timeline per track: a new source (ano
 connected in its place, a player looping or seeking) must not make the RTP timestamps jump
 backwards at the receiver.
 
-Once the endpoint gives the track its ``sender``, that sender runs the lean send loop of
-:mod:`~flowengine.media.engine.rtp_sender`, and ``recv()`` returns encoded units as
-:class:`~flowengine.media.engine.rtp_sender.OutgoingUnit` (no ``av.Packet`` copy per viewer).
+Once the endpoint gives the track its ``sender``, that sender runs the lean send path of
+:mod:`~flowengine.media.engine.rtp_sender` for encoded media: it attaches a sink
+(:meth:`~HubTrack.attach`), which the hub calls with each unit the moment it is pushed (no
+``recv()``, no task wake-up and no ``av.Packet`` copy per viewer and frame).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
@@ -25,6 +27,8 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from flowengine.media.engine import rtp_sender
 from flowengine.media.engine.hub import HubReader, MediaHub, ReaderClosed
 from flowengine.media.engine.units import RAW, EncodedUnit, Unit, clock_for
+
+Sink = Callable[[Unit], None]
 
 
 class HubTrack(MediaStreamTrack):
@@ -35,7 +39,7 @@ class HubTrack(MediaStreamTrack):
         self.kind = kind
         self.fmt: str = RAW
         self._sender: Any = None
-        self.frames_sent = 0
+        self._sink: Sink | None = None
         self._hub: MediaHub | None = None
         self._reader: HubReader | None = None
         self._changed = asyncio.Event()
@@ -65,27 +69,40 @@ class HubTrack(MediaStreamTrack):
             self._reader.request_keyframe()
 
     def fast_send(self) -> bool:
-        """Whether ``recv()`` gives encoded units to :func:`rtp_sender.run_rtp` (else
-        packets or decoded frames for aiortc's own loop)."""
+        """Whether its sender takes encoded units through :meth:`attach` (else ``recv()``
+        gives decoded frames to aiortc's own loop)."""
         return self.fmt != RAW and getattr(self._sender, "_flowengine_fast_rtp", False)
+
+    def attach(self, sink: Sink) -> None:
+        """Hand every unit to ``sink`` as the hub pushes it (on the event loop), whatever hub
+        feeds the track, until :meth:`detach` or :meth:`stop`."""
+        self._sink = sink
+        self._resubscribe()
+
+    def detach(self) -> None:
+        self._sink = None
+        self._resubscribe()
+
+    def _resubscribe(self) -> None:
+        """Drop the current reader: with a sink, subscribe again at once; without, a pending
+        ``recv()`` wakes up and subscribes."""
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        if self._sink is not None and self._hub is not None and self.readyState == "live":
+            self._reader = self._hub.subscribe(self.fmt, sink=self._sink)
+        self._changed.set()
 
     def set_hub(self, hub: MediaHub | None) -> None:
         """Switch the source (``None``: nothing to send until another one is set)."""
-        if hub is self._hub:
-            return
-        self._hub = hub
-        if self._reader is not None:
-            self._reader.close()  # wakes a pending recv(), which resubscribes
-            self._reader = None
-        self._changed.set()
+        if hub is not self._hub:
+            self._hub = hub
+            self._resubscribe()
 
     def set_format(self, fmt: str) -> None:
         if fmt != self.fmt:
             self.fmt = fmt
-            if self._reader is not None:
-                self._reader.close()
-                self._reader = None
-            self._changed.set()
+            self._resubscribe()
 
     async def recv(self) -> Any:
         while True:
@@ -102,10 +119,19 @@ class HubTrack(MediaStreamTrack):
             except ReaderClosed:
                 self._reader = None
                 continue
-            self.frames_sent += 1
             return self._convert(unit)
 
     def _convert(self, unit: Unit) -> Any:
+        pts = self.timestamp_of(unit)
+        clock = clock_for(self.kind, self.fmt)
+        if isinstance(unit, EncodedUnit):
+            return unit.to_packet(pts, Fraction(1, clock))
+        unit.pts, unit.time_base = pts, Fraction(1, clock)
+        return unit
+
+    def timestamp_of(self, unit: Unit) -> int:
+        """The unit's timestamp on this track's continuous timeline, in its RTP clock (call
+        once per unit sent, in order)."""
         clock = clock_for(self.kind, self.fmt)
         ts_in = _rescale(unit.pts or 0, unit.time_base, clock)
         step = clock // 30 if self.kind == "video" else clock // 50
@@ -119,14 +145,10 @@ class HubTrack(MediaStreamTrack):
                 self._offset = self._last_out + step - ts_in
         pts = ts_in + self._offset
         self._last_out = pts
-        if isinstance(unit, EncodedUnit):
-            if self.fast_send():
-                return rtp_sender.OutgoingUnit(unit, pts)
-            return unit.to_packet(pts, Fraction(1, clock))
-        unit.pts, unit.time_base = pts, Fraction(1, clock)
-        return unit
+        return pts
 
     def stop(self) -> None:
+        self._sink = None
         if self._reader is not None:
             self._reader.close()
             self._reader = None
