@@ -160,12 +160,33 @@ def thread_cpu(pid: int) -> dict[str, float]:
     return out
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a media server's worker processes)."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        try:
+            for tid in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{tid}/children") as f:
+                    pending.extend(int(child) for child in f.read().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return found
+
+
 def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+    """Resident memory of ``pid`` and its descendants, in MB."""
+    total = 0.0
+    for member in process_tree(pid):
+        try:
+            with open(f"/proc/{member}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) / 1024
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
 
 
 def machine_cpu() -> tuple[float, float]:
@@ -188,18 +209,35 @@ class CpuSample:
     threads: dict[str, float]
     machine_busy: float
     machine_total: float
+    loops: dict[int, float]
+    """Main-thread (event-loop) CPU seconds of each process of the server's tree."""
 
     @classmethod
     def take(cls, pid: int) -> CpuSample:
+        """Counters of ``pid`` and its descendants (a router and its workers) added up."""
         busy, total = machine_cpu()
+        process = kernel = 0.0
+        threads: dict[str, float] = {}
+        loops: dict[int, float] = {}
+        for member in process_tree(pid):
+            try:
+                process += cpu_seconds(member)
+                kernel += kernel_seconds(member)
+                loops[member] = cpu_seconds(member, member)
+                for name, seconds in thread_cpu(member).items():
+                    threads[name] = threads.get(name, 0.0) + seconds
+            except (FileNotFoundError, ProcessLookupError):
+                continue
         return cls(
-            time.monotonic(),
-            cpu_seconds(pid),
-            cpu_seconds(pid, pid),
-            kernel_seconds(pid),
-            thread_cpu(pid),
-            busy,
-            total,
+            time.monotonic(), process, loops.get(pid, 0.0), kernel, threads, busy, total, loops
+        )
+
+    def busiest_loop(self, before: CpuSample) -> float:
+        """% of one core used by the busiest event-loop thread since ``before``."""
+        wall = self.wall - before.wall
+        return max(
+            (pct(before.loops.get(p, seconds), seconds, wall) for p, seconds in self.loops.items()),
+            default=0.0,
         )
 
 
@@ -240,8 +278,10 @@ class ServerProcess:
         loop: str = "default",
         prelude: Path | None = None,
         log_level: str = "WARNING",
+        extra_args: tuple[str, ...] = ("--workers", "1"),
     ):
         self.media_dir = media_dir
+        self.extra_args = extra_args
         self.loop = loop
         self.prelude = prelude
         self.log_level = log_level
@@ -259,7 +299,7 @@ class ServerProcess:
     async def start(self, timeout: float = 30.0) -> str:
         args = [
             "--host", "127.0.0.1", "--port", "0", "--media-dir", str(self.media_dir),
-            "--log-level", self.log_level, "--player-files-anywhere",
+            "--log-level", self.log_level, "--player-files-anywhere", *self.extra_args,
         ]  # fmt: skip
         if self.loop == "default" and self.prelude is None:
             cmd = [sys.executable, "-m", "flowengine.media", *args]

@@ -1,7 +1,8 @@
 """A process of counting viewers (see :mod:`rtp_tap`), driven by ``viewers.py`` over a pipe.
 
-``python bench/media/viewer_worker.py URL PIPELINE_ID SOURCE_ID CODEC`` reads one JSON command
-per line on stdin and answers one JSON line on stdout:
+``python bench/media/viewer_worker.py URL PIPELINE_IDS SOURCE_IDS CODEC`` (ids comma separated,
+the viewers spread over the sources round-robin) reads one JSON command per line on stdin and
+answers one JSON line on stdout:
 
 * ``{"cmd": "add", "n": K}``: negotiate K more viewers (a few at a time), answer
   ``{"added": K, "failed": F, "join_ms": [...]}`` once each has received its first RTP packet
@@ -62,11 +63,11 @@ async def negotiate(client: Any, pipeline: Any, source: Any, pc: Any, codec: str
 
 
 class Worker:
-    def __init__(self, url: str, pipeline_id: str, source_id: str, codec: str):
+    def __init__(self, url: str, pipeline_ids: str, source_ids: str, codec: str):
         self.url = url
-        self.pipeline_id = pipeline_id
-        self.source_id = source_id
+        self.sources = list(zip(pipeline_ids.split(","), source_ids.split(","), strict=True))
         self.codec = codec
+        self.joined = 0
         self.client: Any = None
         self.viewers: list[tuple[Any, Any, RtpTap]] = []  # (pc, endpoint, tap)
 
@@ -79,11 +80,13 @@ class Worker:
         pc = new_peer()
         tap = RtpTap()
         started = time.monotonic()
+        pipeline_id, source_id = self.sources[self.joined % len(self.sources)]
+        self.joined += 1
         try:
             endpoint = await negotiate(
                 self.client,
-                self.client.proxy(self.pipeline_id),
-                self.client.proxy(self.source_id),
+                self.client.proxy(pipeline_id),
+                self.client.proxy(source_id),
                 pc,
                 self.codec,
             )

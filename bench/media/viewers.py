@@ -163,7 +163,7 @@ async def measure(
     wall = after.wall - before.wall
     row = Row(viewers)
     row.server_cpu = pct(before.process, after.process, wall)
-    row.loop_cpu = pct(before.main, after.main, wall)
+    row.loop_cpu = after.busiest_loop(before)
     row.kernel_cpu = pct(before.kernel, after.kernel, wall)
     row.threads = {
         name: pct(before.threads.get(name, 0.0), seconds, wall)
@@ -321,21 +321,32 @@ async def run_mode(mode: str, args: argparse.Namespace, source: Path) -> str:
     if args.quiet_wait > 0:
         await wait_quiet(args.quiet_threshold, args.quiet_wait)
     work = Path(tempfile.mkdtemp(prefix=f"flowengine-bench-{mode}-"))
-    server = ServerProcess(work, loop=args.server_loop, prelude=args.server_prelude)
+    server = ServerProcess(
+        work, loop=args.server_loop, prelude=args.server_prelude,
+        extra_args=("--workers", str(args.workers),
+                    "--viewers-per-worker", str(args.viewers_per_worker)),
+    )  # fmt: skip
     url = await server.start()
-    print(f"\n## {mode}: {codec} viewers of {source.name}; server pid {server.pid} at {url}, "
-          f"loop {args.server_loop}; load average {load_average()}", flush=True)  # fmt: skip
+    print(f"\n## {mode}: {codec} viewers of {args.sources} x {source.name}; server pid "
+          f"{server.pid} at {url}, {args.workers} worker(s), loop {args.server_loop}; "
+          f"load average {load_average()}", flush=True)  # fmt: skip
     client = await KurentoClient.connect(url, timeout=60)
     workers: list[WorkerProc] = []
     rows: list[Row] = []
     try:
-        pipeline = await client.create("MediaPipeline")
-        # Pass-through needs useEncodedMedia (as in Kurento); without it the player decodes.
-        player = await pipeline.create(
-            "PlayerEndpoint", uri=f"file://{source}", use_encoded_media=mode == "passthrough"
-        )
-        await player.on("EndOfStream", lambda _: asyncio.ensure_future(player.play()))
-        await player.play()
+        sources = []  # (pipeline, player): --sources of them, the viewers spread round-robin
+        for _ in range(args.sources):
+            pipeline = await client.create("MediaPipeline")
+            # Pass-through needs useEncodedMedia (as in Kurento); without it the player decodes.
+            player = await pipeline.create(
+                "PlayerEndpoint", uri=f"file://{source}", use_encoded_media=mode == "passthrough"
+            )
+            await player.on(
+                "EndOfStream", lambda _, p=player: asyncio.ensure_future(p.play())
+            )
+            await player.play()
+            sources.append((pipeline, player))
+        pipeline, player = sources[0]
         await asyncio.sleep(args.settle)
         print(HEADER, flush=True)
 
@@ -369,7 +380,9 @@ async def run_mode(mode: str, args: argparse.Namespace, source: Path) -> str:
         await close_check_viewer(check)
 
         workers = [WorkerProc(i, work) for i in range(args.viewer_procs)]
-        await asyncio.gather(*(w.start(url, pipeline.id, player.id, codec) for w in workers))
+        pipelines = ",".join(p.id for p, _ in sources)
+        players = ",".join(p.id for _, p in sources)
+        await asyncio.gather(*(w.start(url, pipelines, players, codec) for w in workers))
         total = 0
         while total < args.max_viewers:
             goal = min(args.max_viewers, total + args.step)
@@ -474,6 +487,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--viewer-procs", type=int, default=2, help="processes the counting viewers are spread over"
     )
     parser.add_argument("--bitrate", type=int, default=1500, help="source kbit/s")
+    parser.add_argument(
+        "--sources", type=int, default=1,
+        help="sources (a player each, in its own pipeline) the viewers are spread over",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1,
+        help="the server's --workers (1: one process, the figures above; N: a router and N "
+        "worker processes, all of them measured)",
+    )
+    parser.add_argument(
+        "--viewers-per-worker", type=int, default=200,
+        help="the server's --viewers-per-worker (when a source's viewers go to other workers)",
+    )
     parser.add_argument(
         "--profile",
         metavar="FILE",

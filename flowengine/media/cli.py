@@ -1,15 +1,28 @@
-"""``python -m flowengine.media`` / ``flowrun media-server``: run the media server."""
+"""``python -m flowengine.media`` / ``flowrun media-server``: run the media server.
+
+With ``--workers N`` (default: the number of cores) above 1, or ``--remote URL``, this process
+is a router (:mod:`flowengine.media.cluster`) in front of N worker processes of its own (each
+``python -m flowengine.media --worker`` on 127.0.0.1, given the media options of this command
+line) and of the remote Kurento servers; clients see one server. ``--workers 1`` without
+``--remote`` is one process, the media server itself.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import signal
+import sys
 from pathlib import Path
 
 from flowengine.media.server import MediaServer
 from flowengine.media.settings import MediaServerSettings
+
+ROUTER_ONLY = ("--host", "--port", "--workers", "--remote", "--viewers-per-worker",
+               "--media-dir", "--ice-address")  # fmt: skip
+"""Options of the router itself: the workers get every other one."""
 
 
 def build_parser(prog: str = "flowrun media-server") -> argparse.ArgumentParser:
@@ -38,8 +51,38 @@ def build_parser(prog: str = "flowrun media-server") -> argparse.ArgumentParser:
         "--player-files-anywhere", action="store_true",
         help="let file:// players read outside the media directory",
     )  # fmt: skip
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, metavar="N",
+        help="media worker processes behind this server (default: the number of cores, "
+        f"{os.cpu_count() or 1} here; 1: this process serves media itself)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--remote", action="append", dest="remotes", metavar="URL", default=[],
+        help="also place pipelines on this Kurento server, ws://host:8888/kurento (repeatable)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--viewers-per-worker", type=int, default=200, metavar="N",
+        help="WebRTC endpoints a worker holds before the viewers of its sources go to other "
+        "workers (default 200)",
+    )  # fmt: skip
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--log-level", default="INFO")
     return parser
+
+
+def worker_args(argv: list[str], settings: MediaServerSettings) -> list[str]:
+    """The command line of the router's workers: this one's options but the router's own,
+    and the ICE addresses this server offers (the workers listen on 127.0.0.1)."""
+    router = argparse.ArgumentParser(add_help=False)
+    for option in ROUTER_ONLY:
+        router.add_argument(option, action="append")
+    _, rest = router.parse_known_args(argv)
+    addresses = settings.ice_addresses
+    if addresses is None:  # every interface, as aioice would offer them
+        from aioice.ice import get_host_addresses
+
+        addresses = get_host_addresses(use_ipv4=True, use_ipv6=True)
+    return [*rest, *(arg for ip in addresses for arg in ("--ice-address", ip))]
 
 
 def settings_from_args(args: argparse.Namespace) -> MediaServerSettings:
@@ -54,9 +97,34 @@ def settings_from_args(args: argparse.Namespace) -> MediaServerSettings:
     )
 
 
-async def _serve(settings: MediaServerSettings) -> None:
-    server = MediaServer(settings)
-    await server.start()
+def build_server(args: argparse.Namespace, argv: list[str]) -> MediaServer:
+    """The server the arguments describe: one process, a worker, or a router."""
+    settings = settings_from_args(args)
+    if args.worker or (args.workers <= 1 and not args.remotes):
+        server = MediaServer(settings)
+        if args.worker:
+            from flowengine.media.cluster import relay
+
+            relay.install(server)
+        return server
+    from flowengine.media.cluster.front import cluster_server
+
+    return cluster_server(
+        settings,
+        workers=max(0, args.workers),
+        remotes=args.remotes,
+        worker_args=worker_args(argv, settings),
+        viewers_per_worker=args.viewers_per_worker,
+    )
+
+
+async def _serve(args: argparse.Namespace, argv: list[str]) -> None:
+    server = build_server(args, argv)
+    try:
+        await server.start()
+    except BaseException:
+        await server.stop()
+        raise
     # The line a parent process waits for (the kurento-server node reads the port from it).
     print(f"media server listening on {server.url}", flush=True)
     stop = asyncio.Event()
@@ -71,13 +139,14 @@ async def _serve(settings: MediaServerSettings) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the server until SIGINT/SIGTERM. Returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=getattr(logging, str(args.log_level).upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        asyncio.run(_serve(settings_from_args(args)))
+        asyncio.run(_serve(args, argv))
     except OSError as exc:
         print(f"media server: {exc}")
         return 1
