@@ -3,9 +3,13 @@
 ``url: embedded`` (the default, also an empty url) runs our media server
 (:mod:`flowengine.media`) as a child process on 127.0.0.1 at a free port: started in
 ``on_start``, ready once it answers ``ping``, stopped (SIGTERM, then SIGKILL) in ``on_close``, and
-started again by the next :meth:`KurentoServerNode.client` call if it died meanwhile. Any other
-url is a ``ws://`` or ``wss://`` address of a Kurento Media Server (``ws://host:8888/kurento``).
-Either way the flows speak the Kurento protocol over a real socket.
+started again by the next :meth:`KurentoServerNode.client` call if it died meanwhile; with
+``workers`` above 1 (default: one per core) it is a router in front of that many worker
+processes (:mod:`flowengine.media.cluster`). Any other url is a ``ws://`` or ``wss://`` address
+of a Kurento Media Server (``ws://host:8888/kurento``). Several of them (``embedded`` among them
+or not) make the embedded child a router over all of them, which places each new pipeline on the
+least loaded. Either way the flows speak the Kurento protocol over a real socket, to one
+server.
 
 The runtime holds one :class:`~flowengine.kurento.KurentoClient` per URL (one embedded server
 per media directory), shared by every ``kurento-server`` node naming it; the first node to start
@@ -20,6 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -49,10 +55,11 @@ class KurentoServerNode(Node):
     description = ("A Kurento media server for kurento-client nodes: a `ws://host:8888/kurento` "
                    "URL of a Kurento Media Server, or `embedded` (the default) to run the "
                    "built-in media server as a child process on 127.0.0.1 for as long as the "
-                   "flows run. Holds one client per URL for the whole runtime, which pings the "
-                   "server, reconnects after a dropped socket and recovers its session; its "
-                   "status (and that of its kurento-client nodes) shows whether it is "
-                   "connected.")
+                   "flows run (a worker process per core behind it), or several of these: each "
+                   "new pipeline then goes to the least loaded. Holds one client per URL for the "
+                   "whole runtime, which pings the server, reconnects after a dropped socket "
+                   "and recovers its session; its status (and that of its kurento-client "
+                   "nodes) shows whether it is connected.")
     example = textwrap.dedent("""\
         kms:                  # the built-in media server, recordings under ./media
           type: kurento-server
@@ -62,11 +69,24 @@ class KurentoServerNode(Node):
           type: kurento-server
           url: ws://10.0.0.5:8888/kurento
           ping_interval: 20s
+        media-farm:           # two worker processes here and two Kurento Media Servers
+          type: kurento-server
+          url: embedded ws://10.0.0.5:8888/kurento ws://10.0.0.6:8888/kurento
+          workers: 2
         """)
     schema = s.obj({
         "url": s.string(EMBEDDED, "`ws://host:8888/kurento` (or `wss://`) of a Kurento Media "
                         "Server, or `embedded` (also an empty value): run the built-in media "
-                        "server as a child process on 127.0.0.1 at a free port."),
+                        "server as a child process on 127.0.0.1 at a free port. Several of "
+                        "them, separated by spaces or commas: the embedded server runs as a "
+                        "router in front of them all (and of its workers, when `embedded` is "
+                        "one of them) and places each new pipeline on the least loaded (by "
+                        "what each Kurento server reports of its CPU); a viewer's endpoint "
+                        "goes into its pipeline's server, and a server that goes away ends only "
+                        "the pipelines it held."),
+        "workers": s.integer(0, "Embedded only: media worker processes behind the embedded "
+                             "server (0: one per core; 1: the server is one process).",
+                             minimum=0, maximum=256),
         "media_dir": s.string(description="Embedded only: where recorders may write and "
                               "`file://` players read, relative to the flow file. Default: "
                               "`media` under the `data_dir` setting, else `.flowengine/media` "
@@ -85,10 +105,22 @@ class KurentoServerNode(Node):
 
     def configure(self, config: dict[str, Any]) -> None:
         url = config["url"].strip()
-        self.is_embedded = url in ("", EMBEDDED)
-        if not self.is_embedded and not url.startswith(("ws://", "wss://")):
-            raise ConfigError("expected `embedded` or a URL starting with ws:// or wss://", "url")
-        self._configured_url = url
+        entries = [e for e in re.split(r"[\s,]+", url) if e] or [EMBEDDED]
+        for entry in entries:
+            if entry != EMBEDDED and not entry.startswith(("ws://", "wss://")):
+                raise ConfigError("expected `embedded` or URLs starting with ws:// or wss://, "
+                                  f"not {entry!r}", "url")
+        remotes = [e for e in entries if e != EMBEDDED]
+        # One remote server: a direct connection; anything else needs the embedded child.
+        self.is_embedded = entries != remotes or len(remotes) > 1
+        self._configured_url = url if not self.is_embedded else EMBEDDED
+        self._server_args: tuple[str, ...] = ()
+        if self.is_embedded:
+            workers = (config["workers"] or os.cpu_count() or 1) if EMBEDDED in entries else 0
+            self._server_args = (
+                "--workers", str(workers),
+                *(arg for remote in dict.fromkeys(remotes) for arg in ("--remote", remote)),
+            )  # fmt: skip
         self._options = {
             "timeout": parse_duration(config["timeout"]),
             "ping_interval": parse_duration(config["ping_interval"]),
@@ -133,7 +165,8 @@ class KurentoServerNode(Node):
             media_dir = None
             key = (SHARED_KEY, self._configured_url)
         shared: _SharedServer = self.runtime.shared(key, lambda: _SharedServer(
-            self._configured_url if not self.is_embedded else None, media_dir))
+            self._configured_url if not self.is_embedded else None, media_dir,
+            self._server_args))
         self._shared = shared
         shared.acquire(self, self._options, self._start_timeout, self.config["port"])
         if self.is_embedded:
@@ -191,9 +224,11 @@ class _SharedServer:
     ``kurento-server`` node naming it. Invariant: ``client`` is None or not CLOSED while a user
     holds it; all connecting happens under ``_lock``."""
 
-    def __init__(self, url: str | None, media_dir: Path | None):
+    def __init__(self, url: str | None, media_dir: Path | None,
+                 server_args: tuple[str, ...] = ()):
         self.configured_url = url
         self.media_dir = media_dir
+        self.server_args = server_args
         self.users: list[KurentoServerNode] = []
         self.embedded: EmbeddedMediaServer | None = None
         self._client: KurentoClient | None = None
@@ -248,7 +283,8 @@ class _SharedServer:
         assert self.media_dir is not None
         if self.embedded is None:
             self.embedded = EmbeddedMediaServer(self.media_dir, port=self._port,
-                                                start_timeout=self._start_timeout)
+                                                start_timeout=self._start_timeout,
+                                                extra_args=self.server_args)
         elif self.embedded.running:
             return
         else:

@@ -168,6 +168,53 @@ async def test_status_follows_the_connection(relay: TcpRelay) -> None:
         assert second["payload"]["session"] == first["payload"]["session"]
 
 
+# Keeps its pipeline (the test looks for it on the servers behind the router).
+KEEP_PIPELINE = """\
+pipeline = await msg["kurento"].create("MediaPipeline")
+endpoint = await pipeline.create("WebRtcEndpoint")
+msg["payload"] = {"pipeline": pipeline.id, "endpoint": endpoint.id}
+return msg
+"""
+
+
+async def pipelines_on(url: str) -> list[str]:
+    client = await KurentoClient.connect(url, timeout=10)
+    try:
+        manager = client.proxy("manager_ServerManager")
+        return [getattr(p, "id", p) for p in await manager.invoke("getPipelines")]
+    finally:
+        await client.close()
+
+
+async def test_a_list_of_servers_and_one_is_killed(tmp_path: Path) -> None:
+    """``url`` naming two media servers (two processes on 127.0.0.1): the flows get one
+    client, of the embedded router; new pipelines alternate between the two (the least
+    loaded), a pipeline's endpoint goes where the pipeline is; when one server is killed, the
+    flows go on with the other."""
+    servers = [MediaServerProcess(tmp_path / f"kms-{i}", ("--workers", "1")) for i in range(2)]
+    for server in servers:
+        server.start()
+    try:
+        h = kurento_flow({"url": f"{servers[0].url}, {servers[1].url}",
+                          "media_dir": str(tmp_path / "media")},
+                         extra_nodes={"use": {"type": "function", "code": KEEP_PIPELINE}})
+        async with h:
+            embedded = h.node("kms").embedded  # type: ignore[attr-defined]
+            assert embedded is not None and embedded.running  # the router
+            made = [(await run(h))["payload"] for _ in range(4)]
+            held = [set(await pipelines_on(s.url)) for s in servers]
+            assert all(len(p) == 2 for p in held), held
+            for item in made:
+                assert item["endpoint"].startswith(item["pipeline"] + "/")
+            servers[0].process.kill()  # type: ignore[union-attr]
+            for _ in range(3):
+                item = (await run(h))["payload"]
+                assert item["pipeline"] in await pipelines_on(servers[1].url)
+    finally:
+        for server in servers:
+            server.stop()
+
+
 def test_url_must_be_embedded_or_a_websocket_url() -> None:
     with pytest.raises(FlowLoadError, match="url") as info:
         kurento_flow({"url": "http://127.0.0.1:8888/kurento"})

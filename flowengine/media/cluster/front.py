@@ -5,8 +5,8 @@ registry are a :class:`~.router.Router`: the same WebSocket front (paths, frame 
 per-client queues, shutdown), with the requests going to the backends. ``start()`` starts the
 workers (in parallel) and connects to the remote servers; ``stop()`` closes the clients,
 releases what the router created on remote servers and stops the workers (each finishes its
-recordings and releases its objects, as a single server does). Clients that connect while
-the workers start get a server without backends: ``create`` answers 40009 until they are up.
+recordings and releases its objects, as a single server does). The port opens once the
+workers answer, so a client that finds it open finds a working server.
 """
 
 from __future__ import annotations
@@ -36,8 +36,13 @@ class ClusterServer(MediaServer):
         self.media_set = router  # type: ignore[assignment]
 
     async def start(self) -> None:
-        await super().start()  # the port first: a port in use starts no worker
+        # The backends first: a client that finds the port open finds a working server.
         await self.router.start()
+        await super().start()
+
+    async def stop(self) -> None:
+        await super().stop()  # the clients and the port first: none comes back meanwhile
+        await self.router.stop()
 
 
 def cluster_server(

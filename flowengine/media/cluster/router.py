@@ -68,6 +68,14 @@ GONE_ERROR_TYPE = "MEDIA_SERVER_GONE"
 """The ``type`` of the ``Error`` event sent for the objects of a backend that went away."""
 
 
+class BackendDown(KurentoError):
+    """A request could not reach its backend, or got no answer (40003 naming the server)."""
+
+    def __init__(self, backend: Backend, what: str):
+        super().__init__(errors.UNEXPECTED_ERROR, f"Media server {backend.name} {what}")
+        self.backend = backend
+
+
 @dataclass
 class RouterSession:
     """A client session as the router knows it."""
@@ -142,16 +150,22 @@ class Router:
             log.warning("no media server behind the router is up yet")
 
     async def release_all(self) -> None:
-        """The server stops: release what was created on remote servers, stop the workers."""
+        """The server stops (its clients are gone): no client's connection goes on upstream.
+        The backends are stopped by :meth:`stop`, once the port is closed."""
         for state in list(self._connections.values()):
             await self._close_upstreams(state)
+
+    async def stop(self) -> None:
+        """Release what was created on remote servers, stop the workers (each finishes its
+        recordings and releases its objects)."""
         remote = [
             (oid, b) for oid, b in self.objects.items()
             if b.kind == "remote" and b.alive and "/" not in oid
         ]  # fmt: skip
-        for oid, backend in remote:
-            with contextlib.suppress(Exception):
-                await backend.call("release", {"object": oid}, timeout=2.0)
+        await asyncio.gather(
+            *(b.call("release", {"object": oid}, timeout=2.0) for oid, b in remote),
+            return_exceptions=True,
+        )
         await asyncio.gather(*(b.stop() for b in self.backends), return_exceptions=True)
         if self._http is not None:
             await self._http.close()
@@ -279,19 +293,15 @@ class Router:
     ) -> Response:
         """Send a client's request to ``backend`` on the client's upstream."""
         if not backend.alive:
-            raise KurentoError(errors.UNEXPECTED_ERROR, f"Media server {backend.name} is down")
+            raise BackendDown(backend, "is down")
         sid = params.get("sessionId") if params else None
         try:
             upstream = await self._upstream(state, backend)
             answer = await upstream.call(method, params, self.call_timeout)
         except BackendGone:
-            raise KurentoError(
-                errors.UNEXPECTED_ERROR, f"Media server {backend.name} went away"
-            ) from None
+            raise BackendDown(backend, "went away") from None
         except TimeoutError:
-            raise KurentoError(
-                errors.UNEXPECTED_ERROR, f"Media server {backend.name} did not answer"
-            ) from None
+            raise BackendDown(backend, "did not answer") from None
         if isinstance(sid, str) and not answer.is_error:
             self._session(sid).backends.add(backend)
         return answer
@@ -447,6 +457,13 @@ class Router:
                 return backend
         raise KurentoError(errors.NOT_ENOUGH_RESOURCES, "No media server is available")
 
+    async def _some_backend_alive(self) -> None:
+        """Wait a little (``call_timeout`` at most) while every backend is down: a worker
+        being started again takes a few seconds."""
+        deadline = time.monotonic() + self.call_timeout
+        while not any(b.alive for b in self.backends) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+
     def _least_loaded(self, candidates: list[Backend]) -> Backend:
         alive = [b for b in candidates if b.alive]
         if not alive:
@@ -462,7 +479,18 @@ class Router:
         ctor = ctor if isinstance(ctor, dict) else {}
         short = type_name.rsplit(".", 1)[-1] if isinstance(type_name, str) else ""
         if short == "MediaPipeline":
-            backend = self._least_loaded(self.backends)
+            # Nothing exists yet: a server that turns out to be gone is tried no more.
+            tried: set[Backend] = set()
+            while True:
+                await self._some_backend_alive()
+                backend = self._least_loaded([b for b in self.backends if b not in tried])
+                try:
+                    return await self._create_on(backend, short, method, params, state)
+                except BackendDown as exc:
+                    tried.add(backend)
+                    if not [b for b in self.backends if b.alive and b not in tried]:
+                        raise
+                    log.info("%s; the pipeline goes elsewhere", exc.message)
         else:
             parent = ctor.get("mediaPipeline") or ctor.get("hub")
             if not isinstance(parent, str):
@@ -471,15 +499,23 @@ class Router:
                 backend = self.locate(parent)
                 if short == "WebRtcEndpoint" and backend.kind == "worker":
                     backend = await self._viewer_backend(backend, parent)
+        return await self._create_on(backend, short, method, params, state)
+
+    async def _create_on(
+        self,
+        backend: Backend,
+        short: str,
+        method: str,
+        params: dict[str, Any],
+        state: ConnectionState,
+    ) -> Response:
         # Counted at once: concurrent creates see each other's placement.
         counter = {"MediaPipeline": "pipelines", "WebRtcEndpoint": "endpoints"}.get(short)
         if counter is not None:
             setattr(backend, counter, getattr(backend, counter) + 1)
+        answer: Response | None = None
         try:
             answer = await self._forward(state, backend, method, params)
-        except BaseException:
-            answer = None
-            raise
         finally:
             created = answer is not None and not answer.is_error and isinstance(answer.value, str)
             if counter is not None and not created:
