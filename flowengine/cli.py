@@ -144,13 +144,17 @@ HELP: dict[str, tuple[str, str, str]] = {
         """\
         Run the embedded media server (WebRTC endpoints, players, recorders; the Kurento
         JSON-RPC protocol on ws://HOST:PORT/kurento) as a separate process, for flows that
-        point a kurento-server config node at it.""",
+        point a kurento-server config node at it. With --workers N above 1 (the default: one
+        per core) it is a router in front of N worker processes, and of the Kurento servers
+        named by --remote: clients see one server.""",
         """\
         exit status:
           0  stopped by a signal   1  the port cannot be bound   2  bad arguments
 
         examples:
           flowrun media-server --port 8888 --media-dir /srv/media
+          flowrun media-server --workers 1                     one process, no router
+          flowrun media-server --remote ws://kms2:8888/kurento   these workers and a KMS
           KMS_URL=ws://127.0.0.1:8888/kurento flowrun flows/kurento.yaml   the demo on it"""),
 }
 

@@ -103,7 +103,65 @@ def _object_or_none(params: dict[str, Any], name: str) -> dict[str, Any] | None:
     return value
 
 
-class Dispatcher:
+class FrameHandler:
+    """The session rules of section 3 around the methods of a server (:class:`Dispatcher`) or
+    of a router (:class:`flowengine.media.cluster.router.Router`): a ``sessionId`` missing from
+    a request on a bound connection is injected, responses are cached per ``(sessionId, id)``,
+    and after a successful request the connection is bound to the result's ``sessionId``.
+    Subclasses set ``cache`` and give the hooks."""
+
+    cache: RequestCache
+
+    async def handle_frame(self, frame: str | bytes, connection: FrameSink) -> str:
+        """Parse, run and answer one incoming frame; returns the frame to send back."""
+        try:
+            message = parse_request(frame)
+        except InvalidFrame as exc:
+            return exc.response.encode()
+        if isinstance(message, Notification):
+            # KMS runs it, then cannot answer a request without id.
+            await self.handle(Request(None, message.method, message.params), connection)
+            return notification_not_allowed().encode()
+        return (await self.handle(message, connection)).encode()
+
+    async def handle(self, request: Request, connection: FrameSink | None) -> Response:
+        """Run ``request`` with session injection, caching and binding."""
+        params = request.params
+        bound = self.bound_session(connection) if connection is not None else None
+        if bound is not None and (params is None or "sessionId" not in params):
+            params = {**(params or {}), "sessionId": bound}
+        sid = params.get("sessionId") if params is not None else None
+        # Requests without id (notifications) are never answered, so never cached.
+        cacheable = isinstance(sid, str) and request.id is not None
+        if cacheable:
+            cached = self.cache.get(sid, request.id)
+            if cached is not None:
+                return Response(request.id, cached.result, cached.error)
+        response = await self.run(request.method, params, request.id, connection)
+        if cacheable:
+            self.cache.put(sid, request.id, response)
+        if connection is not None and not response.is_error:
+            new_sid = response.session_id
+            if new_sid is not None:
+                self.bind(new_sid, connection)
+        return response
+
+    def bound_session(self, connection: FrameSink) -> str | None:
+        """The session ``connection`` is bound to."""
+        raise NotImplementedError
+
+    def bind(self, sid: str, connection: FrameSink) -> None:
+        """Bind ``connection`` to session ``sid``."""
+        raise NotImplementedError
+
+    async def run(
+        self, method: str, params: dict[str, Any] | None, request_id: Any, connection: Any
+    ) -> Response:
+        """Run one method: a result or an error response."""
+        raise NotImplementedError
+
+
+class Dispatcher(FrameHandler):
     """Runs requests against one server's :class:`ServerContext`.
 
     ``factories`` maps a remote class name to the implementation to instantiate for
@@ -132,41 +190,18 @@ class Dispatcher:
             "unref": self.unref,
         }
 
-    # --- entry points -----------------------------------------------------------------------------
+    # --- FrameHandler ---------------------------------------------------------------------------
 
-    async def handle_frame(self, frame: str | bytes, connection: FrameSink) -> str:
-        """Parse, run and answer one incoming frame; returns the frame to send back."""
-        try:
-            message = parse_request(frame)
-        except InvalidFrame as exc:
-            return exc.response.encode()
-        if isinstance(message, Notification):
-            # KMS runs it, then cannot answer a request without id.
-            await self.handle(Request(None, message.method, message.params), connection)
-            return notification_not_allowed().encode()
-        return (await self.handle(message, connection)).encode()
+    def bound_session(self, connection: FrameSink) -> str | None:
+        return self.media_set.bound_session(connection)
 
-    async def handle(self, request: Request, connection: FrameSink | None) -> Response:
-        """Run ``request`` with session injection, caching and binding."""
-        params = request.params
-        bound = self.media_set.bound_session(connection) if connection is not None else None
-        if bound is not None and (params is None or "sessionId" not in params):
-            params = {**(params or {}), "sessionId": bound}
-        sid = params.get("sessionId") if params is not None else None
-        # Requests without id (notifications) are never answered, so never cached.
-        cacheable = isinstance(sid, str) and request.id is not None
-        if cacheable:
-            cached = self.cache.get(sid, request.id)
-            if cached is not None:
-                return Response(request.id, cached.result, cached.error)
-        response = await self.execute(request.method, params, request.id)
-        if cacheable:
-            self.cache.put(sid, request.id, response)
-        if connection is not None and not response.is_error:
-            new_sid = response.session_id
-            if new_sid is not None:
-                self.media_set.bind(new_sid, connection)
-        return response
+    def bind(self, sid: str, connection: FrameSink) -> None:
+        self.media_set.bind(sid, connection)
+
+    async def run(
+        self, method: str, params: dict[str, Any] | None, request_id: Any, connection: Any
+    ) -> Response:
+        return await self.execute(method, params, request_id)
 
     async def execute(
         self, method: str, params: dict[str, Any] | None, request_id: Any
@@ -356,33 +391,56 @@ class Dispatcher:
     async def transaction(self, params: dict[str, Any] | None) -> dict[str, Any]:
         """Run ``operations`` in order; stop at the first failure (section 4.8)."""
         params = _need_params(params)
-        operations = params.get("operations")
-        if operations is None:
-            raise errors.param_required("operations")
-        if not isinstance(operations, list):
-            raise errors.param_type("operations", "an array")
+        operations = transaction_operations(params)
         sid = self._session_id(params)
         prefix = uuid.uuid4()
-        responses: list[Response] = []
-        for index, op in enumerate(operations):
-            if not isinstance(op, dict) or op.get("id") != index:
-                raise KurentoError(
-                    errors.MALFORMED_TRANSACTION, f"Id of request '{index}' should be '{index}'"
-                )
-            op_params = _replace_newrefs(op.get("params"), responses)
-            if op_params is not None and not isinstance(op_params, dict):
-                raise KurentoError(errors.MALFORMED_TRANSACTION, "Invalid operation params")
-            op_params = {**(op_params or {}), "sessionId": sid}
-            method = op.get("method")
-            request = Request(f"{prefix}_{index}", method if isinstance(method, str) else "")
+
+        async def step(index: int, method: str, op_params: dict[str, Any]) -> Response:
+            request = Request(f"{prefix}_{index}", method)
             cached = self.cache.get(sid, request.id)
             response = cached or await self.execute(request.method, op_params, request.id)
             self.cache.put(sid, request.id, response)
-            response = Response(index, response.result, response.error)
-            responses.append(response)
-            if response.is_error:
-                break
+            return response
+
+        responses = await run_transaction(operations, sid, step)
         return {"sessionId": sid, "value": [r.to_dict() for r in responses]}
+
+
+def transaction_operations(params: dict[str, Any]) -> list[Any]:
+    """The ``operations`` of a ``transaction`` request (an array, or a Kurento error)."""
+    operations = params.get("operations")
+    if operations is None:
+        raise errors.param_required("operations")
+    if not isinstance(operations, list):
+        raise errors.param_type("operations", "an array")
+    return operations
+
+
+async def run_transaction(
+    operations: list[Any],
+    sid: str,
+    step: Callable[[int, str, dict[str, Any]], Awaitable[Response]],
+) -> list[Response]:
+    """Run a transaction's operations in order through ``step(index, method, params)``, each
+    ``"newref:N"`` replaced by the N-th result, ``sessionId`` set; stop at the first failure.
+    The responses carry the operations' indexes as ids (section 4.8)."""
+    responses: list[Response] = []
+    for index, op in enumerate(operations):
+        if not isinstance(op, dict) or op.get("id") != index:
+            raise KurentoError(
+                errors.MALFORMED_TRANSACTION, f"Id of request '{index}' should be '{index}'"
+            )
+        op_params = _replace_newrefs(op.get("params"), responses)
+        if op_params is not None and not isinstance(op_params, dict):
+            raise KurentoError(errors.MALFORMED_TRANSACTION, "Invalid operation params")
+        method = op.get("method")
+        op_params = {**(op_params or {}), "sessionId": sid}
+        response = await step(index, method if isinstance(method, str) else "", op_params)
+        response = Response(index, response.result, response.error)
+        responses.append(response)
+        if response.is_error:
+            break
+    return responses
 
 
 def _replace_newrefs(value: Any, responses: list[Response]) -> Any:

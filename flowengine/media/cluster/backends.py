@@ -32,7 +32,6 @@ from typing import Any
 import aiohttp
 
 from flowengine.kurento.embedded import EmbeddedMediaServer
-from flowengine.kurento.jsonrpc import Notification, Response
 from flowengine.media.cluster.upstream import BackendGone, Upstream
 
 log = logging.getLogger("flowengine.media.cluster")
@@ -61,7 +60,6 @@ class Backend:
         self.used_memory: int | None = None
         self.control: Upstream | None = None
         self.on_down: Callable[[Backend, str], Awaitable[None]] | None = None
-        self.on_event: Callable[[Backend, Notification], None] | None = None
         self._http: aiohttp.ClientSession | None = None
         self._watch: asyncio.Task[None] | None = None
         self._closing = False
@@ -84,7 +82,7 @@ class Backend:
 
     async def _connect(self) -> None:
         assert self._http is not None
-        control = Upstream(self.url, self._http, on_event=self._event, on_close=self._lost)
+        control = Upstream(self.url, self._http, on_close=self._lost)
         await control.open(self.health_timeout)
         self.control = control
         answer = await control.call("connect", {"sessionId": self.session_id}, CALL_TIMEOUT)
@@ -93,10 +91,6 @@ class Backend:
             self.session_id = answer.session_id or self.session_id
         self.alive = True
         log.info("media server %s at %s is up", self.name, self.url)
-
-    def _event(self, notification: Notification) -> None:
-        if self.on_event is not None:
-            self.on_event(self, notification)
 
     def _lost(self, control: Upstream) -> None:
         if control is self.control and not self._closing:
@@ -240,10 +234,3 @@ class WorkerBackend(Backend):
     async def stop(self) -> None:
         await super().stop()
         await self.process.stop()
-
-
-def answer_value(answer: Response) -> Any:
-    """The value of a backend's answer, or its error raised."""
-    if answer.error is not None:
-        raise answer.error
-    return answer.value

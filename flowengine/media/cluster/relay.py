@@ -10,7 +10,8 @@ worker is full), the source's worker *relays out* and the viewer's worker *relay
   each). H.264 goes out as the very payloads the worker's own viewers get (packetised once per
   frame). Answers ``{"port", "formats"}``.
 * ``flowengine.relayIn`` (on the viewer's worker, params ``pipeline``, ``object``, ``port``,
-  ``formats``): a *shadow* of the source's pipeline (same id, in the router's session) gets a
+  ``formats``; ``pipeline`` alone: the shadow pipeline, empty): a *shadow* of the source's
+  pipeline (same id, in the router's session) gets a
   :class:`RelayInImpl` element with the source's id, which connects to that port and pushes
   each frame it reassembles into its hubs. The router then connects it to the viewer there: the
   viewer's connections and events name the source, as on the source's worker.
@@ -288,7 +289,8 @@ def install(server: Any) -> None:
     async def relay_in(params: dict[str, Any] | None) -> dict[str, Any]:
         params = params or {}
         sid = _session(params)
-        pipeline_id, object_id = str(params.get("pipeline")), str(params.get("object"))
+        pipeline_id = str(params.get("pipeline"))
+        object_id = str(params.get("object", pipeline_id))  # none: the shadow pipeline only
         pipeline = media_set.objects.get(pipeline_id)
         if pipeline is None:
             pipeline = MediaPipelineImpl(ctx, object_id=pipeline_id)

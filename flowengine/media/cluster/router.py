@@ -47,19 +47,20 @@ import aiohttp
 from flowengine.kurento import errors
 from flowengine.kurento.errors import KurentoError
 from flowengine.kurento.jsonrpc import (
-    InvalidFrame,
     Notification,
-    Request,
     Response,
     error_response,
     event_notification,
-    notification_not_allowed,
     parse_event,
-    parse_request,
 )
 from flowengine.media.cluster.backends import MANAGER, Backend
 from flowengine.media.cluster.upstream import BackendGone, Upstream
-from flowengine.media.dispatch import RequestCache
+from flowengine.media.dispatch import (
+    FrameHandler,
+    RequestCache,
+    run_transaction,
+    transaction_operations,
+)
 from flowengine.media.sessions import FrameSink
 
 log = logging.getLogger("flowengine.media.cluster")
@@ -107,7 +108,7 @@ class Relay:
     target: Backend
 
 
-class Router:
+class Router(FrameHandler):
     """See the module docstring. It stands in for a server's dispatcher (``handle_frame``) and
     registry (``connection_closed``, ``run_gc``, ``release_all``)."""
 
@@ -139,7 +140,6 @@ class Router:
         self._http: aiohttp.ClientSession | None = None
         for backend in backends:
             backend.on_down = self._backend_down
-            backend.on_event = self._control_event
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -182,36 +182,18 @@ class Router:
             ]:  # fmt: skip
                 self._forget_session(sid)
 
-    # --- the dispatcher's interface -----------------------------------------------------------
+    # --- FrameHandler (the session rules, as a server's) --------------------------------------
 
-    async def handle_frame(self, frame: str | bytes, connection: FrameSink) -> str:
-        try:
-            message = parse_request(frame)
-        except InvalidFrame as exc:
-            return exc.response.encode()
-        if isinstance(message, Notification):
-            await self.handle(Request(None, message.method, message.params), connection)
-            return notification_not_allowed().encode()
-        return (await self.handle(message, connection)).encode()
+    def bound_session(self, connection: FrameSink) -> str | None:
+        return self._state(connection).session
 
-    async def handle(self, request: Request, connection: FrameSink) -> Response:
-        """Session injection, caching and binding as a server does (dispatch.py)."""
-        state = self._state(connection)
-        params = request.params
-        if state.session is not None and (params is None or "sessionId" not in params):
-            params = {**(params or {}), "sessionId": state.session}
-        sid = params.get("sessionId") if params is not None else None
-        cacheable = isinstance(sid, str) and request.id is not None
-        if cacheable:
-            cached = self.cache.get(sid, request.id)
-            if cached is not None:
-                return Response(request.id, cached.result, cached.error)
-        response = await self.execute(request.method, params, request.id, state)
-        if cacheable:
-            self.cache.put(sid, request.id, response)
-        if not response.is_error and response.session_id is not None:
-            self._bind(response.session_id, state)
-        return response
+    def bind(self, sid: str, connection: FrameSink) -> None:
+        self._bind(sid, self._state(connection))
+
+    async def run(
+        self, method: str, params: dict[str, Any] | None, request_id: Any, connection: Any
+    ) -> Response:
+        return await self.execute(method, params, request_id, self._state(connection))
 
     def connection_closed(self, connection: FrameSink) -> None:
         state = self._connections.pop(id(connection), None)
@@ -315,9 +297,6 @@ class Router:
             if isinstance(subject, str) and subject in self.shadows.get(backend, ()):
                 return  # a shadow, not an object of the client's
         state.connection.send_frame(event.encode())
-
-    def _control_event(self, backend: Backend, event: Notification) -> None:
-        """Events on the router's own sessions: nothing subscribes there."""
 
     def _emit(self, sid: str, object_id: str, event_type: str, fields: dict[str, Any]) -> None:
         """An event of the router's own to a session (when it subscribed to it)."""
@@ -540,10 +519,12 @@ class Router:
         pipeline = parent.split("/", 1)[0]
         if pipeline not in self.shadows[target]:
             # An empty shadow pipeline; sources join it when they are connected (relays).
-            await target.call(
-                "flowengine.relayIn", {"pipeline": pipeline, "object": pipeline, "port": 0}
-            )
-            self.shadows[target].add(pipeline)
+            self.shadows[target].add(pipeline)  # before: its ObjectCreated is not passed on
+            try:
+                await target.call("flowengine.relayIn", {"pipeline": pipeline})
+            except BaseException:
+                self.shadows[target].discard(pipeline)
+                raise
         return target
 
     async def _invoke(self, method: str, params: Any, state: ConnectionState) -> Response:
@@ -587,14 +568,18 @@ class Router:
                 return
             out = await origin.call("flowengine.relayOut", {"object": source})
             pipeline = source.split("/", 1)[0]
-            await target.call(
-                "flowengine.relayIn",
-                {"pipeline": pipeline, "object": source, "port": out["port"],
-                 "formats": out["formats"]},
-            )  # fmt: skip
-            self.shadows[target].add(source)
-            if self.objects.get(pipeline) is not target:  # not the pipeline's own backend
-                self.shadows[target].add(pipeline)
+            added = {source} | ({pipeline} if self.objects.get(pipeline) is not target else set())
+            added -= self.shadows[target]
+            self.shadows[target] |= added  # before: their ObjectCreated is not passed on
+            try:
+                await target.call(
+                    "flowengine.relayIn",
+                    {"pipeline": pipeline, "object": source, "port": out["port"],
+                     "formats": out["formats"]},
+                )  # fmt: skip
+            except BaseException:
+                self.shadows[target] -= added
+                raise
             self.relays[key] = Relay(source, origin, target)
 
     async def _invoke_manager(self, params: dict[str, Any], state: ConnectionState) -> Response:
@@ -700,35 +685,18 @@ class Router:
             del self.relays[key]
 
     async def _transaction(self, method: str, params: Any, state: ConnectionState) -> Response:
-        """Each operation routed on its own, in order; ``newref:N`` replaced by the N-th
-        result (kurento-protocol.md 4.8)."""
+        """Each operation routed on its own (dispatch.run_transaction)."""
         if params is None:
             raise errors.params_required()
+        operations = transaction_operations(params)
         params = self._sid(params)
-        operations = params.get("operations")
-        if operations is None:
-            raise errors.param_required("operations")
-        if not isinstance(operations, list):
-            raise errors.param_type("operations", "an array")
-        responses: list[Response] = []
-        for index, op in enumerate(operations):
-            if not isinstance(op, dict) or op.get("id") != index:
-                raise KurentoError(
-                    errors.MALFORMED_TRANSACTION, f"Id of request '{index}' should be '{index}'"
-                )
-            op_params = _replace_newrefs(op.get("params"), responses)
-            if op_params is not None and not isinstance(op_params, dict):
-                raise KurentoError(errors.MALFORMED_TRANSACTION, "Invalid operation params")
-            op_method = op.get("method") if isinstance(op.get("method"), str) else ""
-            response = await self.execute(
-                op_method, {**(op_params or {}), "sessionId": params["sessionId"]}, index, state
-            )
-            responses.append(response)
-            if response.is_error:
-                break
-        return Response(
-            None, {"sessionId": params["sessionId"], "value": [r.to_dict() for r in responses]}
-        )
+        sid = params["sessionId"]
+
+        async def step(index: int, op_method: str, op_params: dict[str, Any]) -> Response:
+            return await self.execute(op_method, op_params, index, state)
+
+        responses = await run_transaction(operations, sid, step)
+        return Response(None, {"sessionId": sid, "value": [r.to_dict() for r in responses]})
 
     # --- a backend went away ----------------------------------------------------------------------
 
@@ -766,22 +734,3 @@ class Router:
                 if other.alive:
                     with contextlib.suppress(Exception):
                         await other.call("release", {"object": pipeline})
-
-
-def _replace_newrefs(value: Any, responses: list[Response]) -> Any:
-    """Every ``"newref:N"`` replaced by the value of the N-th response."""
-    if isinstance(value, str) and value.startswith("newref:"):
-        try:
-            target = responses[int(value[len("newref:") :])]
-        except (ValueError, IndexError):
-            raise KurentoError(
-                errors.MALFORMED_TRANSACTION, f"Invalid reference '{value}'"
-            ) from None
-        if target.is_error or not isinstance(target.value, str):
-            raise KurentoError(errors.MALFORMED_TRANSACTION, f"Invalid reference '{value}'")
-        return target.value
-    if isinstance(value, dict):
-        return {k: _replace_newrefs(v, responses) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_replace_newrefs(v, responses) for v in value]
-    return value
