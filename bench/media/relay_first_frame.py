@@ -44,6 +44,7 @@ async def runs_on(where: str, count: int, source: Path) -> list[float]:
     url = await server.start()
     client = await KurentoClient.connect(url, timeout=60)
     times: list[float] = []
+    answers: list[float] = []
     try:
         pipeline = await client.create("MediaPipeline")
         player = await pipeline.create(
@@ -61,11 +62,13 @@ async def runs_on(where: str, count: int, source: Path) -> list[float]:
                     break
                 await asyncio.sleep(0.05)
             times.append(state["first_frame_ms"] or float("inf"))
+            answers.append(state["answer_ms"])
             await close_check_viewer(state)
         await close_check_viewer(parked)
     finally:
         await client.close()
         await server.stop()
+    print(f"{where}: offer->answer ms {', '.join(f'{t:.0f}' for t in answers)}")
     return times
 
 

@@ -18,7 +18,8 @@ worker is full), the source's worker *relays out* and the viewer's worker *relay
 
 Key frames: a viewer that needs one makes the shadow's hub ask (``on_keyframe_request``); the
 request goes back as an RTCP PLI on the same connection and the relay's reader on the source's
-worker asks its hub (the source, its transcoder or its key-frame bridge), rate-limited there.
+worker asks its hub at once (the source, its transcoder or its key-frame bridge): the viewer's
+worker rate-limits what it asks, as for a source of its own.
 
 One RelayOut per source serves every worker relaying it in (one connection each). It ends with
 the source (checked every :data:`FOLLOW_INTERVAL`) or when told; a relay-in whose connection
@@ -164,7 +165,9 @@ class RelayOut:
                 if len(packet) >= 2 and packet[1] == 206:
                     video = outgoing.readers.get("video")
                     if video is not None:
-                        video.request_keyframe()
+                        # Forced: the other worker's hub rate-limits its requests already,
+                        # and a viewer that just joined there must not wait for this one's.
+                        video.request_keyframe(force=True)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
