@@ -40,8 +40,9 @@ def loopback_ice(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 async def cluster(media_dir: Path) -> AsyncIterator[Cluster]:
-    """``await cluster(workers=2, remotes=[...], viewers_per_worker=1)``: a router on a free
-    port, checking its backends every 0.3 s (1.5 s without an answer: hung)."""
+    """``await cluster(workers=2, remotes=[...], viewers_per_worker=1, gc_time=60)``: a router
+    on a free port, checking its backends every 0.3 s (1.5 s without an answer: hung); the
+    workers collect a session ``gc_time`` s after its last connection closed."""
     servers: list[ClusterServer] = []
 
     async def start(
@@ -50,7 +51,8 @@ async def cluster(media_dir: Path) -> AsyncIterator[Cluster]:
         settings = MediaServerSettings(host="127.0.0.1", port=0, media_dir=media_dir, gc_time=60)
         server = cluster_server(
             settings, workers=workers, remotes=list(remotes),
-            worker_args=["--log-level", "WARNING", "--ice-address", "127.0.0.1"],
+            worker_args=["--log-level", "WARNING", "--ice-address", "127.0.0.1",
+                         "--gc-time", str(options.get("gc_time", 60))],
             viewers_per_worker=options.get("viewers_per_worker", 200),
             health_interval=0.3, health_timeout=1.5,
         )  # fmt: skip
@@ -225,6 +227,33 @@ async def test_a_flood_of_creates(
     for backend in server.router.backends:
         direct = await open_client(backend.url)
         assert await direct.invoke("manager_ServerManager", "getPipelines") == []
+
+
+async def test_a_collected_session_leaves_nothing_on_any_worker(
+    cluster: Cluster, open_client: Callable[[str], Awaitable[RawClient]], media_dir: Path
+) -> None:
+    """A client that goes away without releasing anything: once the workers collect its
+    session, its pipeline is gone from its worker, and so are the pipeline's shadow and the
+    spread viewer on the other worker (the router follows what a worker destroys)."""
+    path = write_video_file(media_dir / "clip.mp4", "h264", seconds=2, gop=None)
+    server = await cluster(workers=2, viewers_per_worker=1, gc_time=1)
+    client = await open_client(server.url)
+    pipeline, player = await play_file(client, path)
+    for _ in range(2):
+        endpoint = await client.create("WebRtcEndpoint", mediaPipeline=pipeline)
+        await client.invoke(player, "connect", sink=endpoint)
+    assert len({backend_of(server, o) for o in server.router.objects}) == 2
+    await client.close()
+    directs = [await open_client(b.url) for b in server.router.backends]
+
+    async def held() -> list[list[str]]:
+        return [await d.invoke("manager_ServerManager", "getPipelines") for d in directs]
+
+    deadline = time.monotonic() + 15
+    while any(await held()):
+        assert time.monotonic() < deadline, await held()
+        await asyncio.sleep(0.2)
+    assert server.router.objects == {}
 
 
 async def test_two_remote_servers_and_one_vanishes(

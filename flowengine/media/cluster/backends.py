@@ -32,6 +32,7 @@ from typing import Any
 import aiohttp
 
 from flowengine.kurento.embedded import EmbeddedMediaServer
+from flowengine.kurento.jsonrpc import Notification, parse_event
 from flowengine.media.cluster.upstream import BackendGone, Upstream
 
 log = logging.getLogger("flowengine.media.cluster")
@@ -60,6 +61,8 @@ class Backend:
         self.used_memory: int | None = None
         self.control: Upstream | None = None
         self.on_down: Callable[[Backend, str], Awaitable[None]] | None = None
+        self.on_destroyed: Callable[[Backend, str], None] | None = None
+        """Called with each object the server destroys (a release, its own GC)."""
         self._http: aiohttp.ClientSession | None = None
         self._watch: asyncio.Task[None] | None = None
         self._closing = False
@@ -82,15 +85,26 @@ class Backend:
 
     async def _connect(self) -> None:
         assert self._http is not None
-        control = Upstream(self.url, self._http, on_close=self._lost)
+        control = Upstream(self.url, self._http, on_close=self._lost, on_event=self._event)
         await control.open(self.health_timeout)
         self.control = control
         answer = await control.call("connect", {"sessionId": self.session_id}, CALL_TIMEOUT)
         if answer.is_error:  # a new server: no such session yet (40007), take a new one
             answer = await control.call("connect", None, CALL_TIMEOUT)
             self.session_id = answer.session_id or self.session_id
+        # What the server releases by itself (a client session collected): the router forgets.
+        subscription = {"object": MANAGER, "type": "ObjectDestroyed", "sessionId": self.session_id}
+        await control.call("subscribe", subscription, CALL_TIMEOUT)
         self.alive = True
         log.info("media server %s at %s is up", self.name, self.url)
+
+    def _event(self, notification: Notification) -> None:
+        event = parse_event(notification)
+        if event is None or event.type != "ObjectDestroyed" or self.on_destroyed is None:
+            return
+        oid = event.data.get("objectId")
+        if isinstance(oid, str):
+            self.on_destroyed(self, oid)
 
     def _lost(self, control: Upstream) -> None:
         if control is self.control and not self._closing:

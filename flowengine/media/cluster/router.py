@@ -140,6 +140,7 @@ class Router(FrameHandler):
         self._http: aiohttp.ClientSession | None = None
         for backend in backends:
             backend.on_down = self._backend_down
+            backend.on_destroyed = self._destroyed_on
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -671,6 +672,15 @@ class Router(FrameHandler):
                         await backend.call("release", {"object": oid})
         for key in [k for k in self.relays if k[0] == oid or k[0].startswith(oid + "/")]:
             del self.relays[key]
+
+    def _destroyed_on(self, backend: Backend, oid: str) -> None:
+        """``backend`` destroyed ``oid`` (a release through the router, or its own session
+        collection): an object of the router's that lived there is forgotten, a pipeline with
+        its shadows elsewhere."""
+        if self.objects.get(oid) is backend:
+            self._forget_object(oid)
+            if "/" not in oid:
+                asyncio.get_running_loop().create_task(self._released(oid))
 
     def _forget_object(self, oid: str) -> None:
         backend = self.objects.pop(oid, None)
