@@ -85,3 +85,31 @@ def test_first_frame_with_chromium():
     figures = dict(item.split("=", 1) for item in line.split()[1:])
     assert figures["runs"] == "2" and figures["video"] == "640x480", line
     assert 0 < float(figures["offer_median_ms"]) < 3000, line
+
+
+def test_viewers_small_run_with_workers_and_sources():
+    """Two workers, two sources, one viewer per worker before the next goes to the other
+    worker: every viewer gets the pictures, the relayed ones too."""
+    result = subprocess.run(
+        [
+            sys.executable, str(HERE / "viewers.py"), "--mode", "passthrough",
+            "--max-viewers", "4", "--step", "2", "--window", "2", "--settle", "2",
+            "--quiet-wait", "0", "--workers", "2", "--sources", "2",
+            "--viewers-per-worker", "1", "--min-fps", "15", "--max-lag", "1000",
+        ],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 worker(s)" in result.stdout and "2 x src-" in result.stdout, result.stdout
+    assert summary(result.stdout, "passthrough")["max_viewers"] == "4", result.stdout
+
+
+def test_relay_first_frame_small_run():
+    result = subprocess.run(
+        [sys.executable, str(HERE / "relay_first_frame.py"), "--runs", "2"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    for where in ("home", "remote"):
+        line = next(x for x in result.stdout.splitlines() if x.startswith(f"{where}: first"))
+        assert "inf" not in line, line
