@@ -106,7 +106,7 @@ def test_validate_prints_every_error_of_every_file(tmp_path: Path,
         f"{first}:5:13: node 'tick', field 'wires[0]': wire to unknown node 'shwo' "
         "(did you mean 'show'?)",
         f"{first}:8:5: node 'show', field 'colour': unknown field 'colour' (expected one of: "
-        "active, complete, console, max_length, property)",
+        "active, complete, console, expression, max_length, property, status)",
         f"{second}:5:11: node 'fn', field 'code': SyntaxError: '(' was never closed "
         "(line 1 of the code)",
         "flowrun: 3 errors in 2 files",

@@ -84,10 +84,14 @@ def test_positions_dropped_and_disabled_kept(core: ImportReport):
     assert "disabled" not in nodes["rendered"]
 
 
-def test_groups_become_descriptions(core: ImportReport):
-    nodes = node_file(core, "basics")["nodes"]
-    assert nodes["parse"]["description"] == "Group: Parsing"
-    assert nodes["parse-errors"]["scope"] == ["parse", "render", "errors"]  # scope: group
+def test_groups_are_kept_with_their_nodes(core: ImportReport):
+    basics = node_file(core, "basics")
+    [(group_id, group)] = basics["groups"].items()
+    assert group == {"name": "Parsing"}
+    nodes = basics["nodes"]
+    assert [n for n, body in nodes.items() if body.get("group") == group_id] == [
+        "parse", "render", "parse-errors", "errors"]
+    assert nodes["parse-errors"]["scope"] == "group"
 
 
 def test_javascript_function_is_disabled_with_its_code_as_a_comment(core: ImportReport):
@@ -259,13 +263,23 @@ def test_original_ids_can_be_kept(tmp_path: Path):
 
 # -- subflows, groups, config nodes ---------------------------------------------------------------
 
-def test_subflows_are_expanded_per_instance(subflows: ImportReport):
+def test_subflows_are_kept_as_subflows_with_their_instances(subflows: ImportReport):
     assert subflows.valid and subflows.exit_code == 0
-    nodes = node_file(subflows, "main")["nodes"]
-    assert nodes["shout-keep-suffix"]["description"] == "From subflow: shout"
-    assert nodes["junction-1"]["wires"] == ["shout-keep-suffix"]
-    assert nodes["shout-append"]["wires"] == ["shouted"]
-    assert not any(n["type"].startswith("subflow") for n in nodes.values())
+    main = node_file(subflows, "main")
+    add = main["subflows"]["add-suffix"]
+    assert (add["env"], add["in"], add["out"]) == ({"SUFFIX": "!"}, ["keep-suffix"], ["append"])
+    assert add["nodes"]["keep-suffix"]["wires"] == ["append"]
+    # A wire from the input straight to the output goes through a junction.
+    assert main["subflows"]["passthrough"] == {
+        "in": ["_input"], "out": ["_input"], "nodes": {"_input": {"type": "junction"}}}
+    nodes = main["nodes"]
+    assert nodes["junction-1"]["wires"] == ["shout"]
+    assert nodes["shout"] == {"type": "subflow:add-suffix", "name": "shout",
+                              "wires": ["shouted"]}
+    assert nodes["ask"]["env"] == {"SUFFIX": "?"}
+    # An env variable naming itself reads the level around it.
+    assert main["subflows"]["suffix-twice"]["nodes"]["second"]["env"] == {
+        "SUFFIX": "${SUFFIX:-}"}
 
 
 async def test_subflow_env_and_nesting_behave_as_in_node_red(subflows: ImportReport):
@@ -293,9 +307,11 @@ async def test_ca_05_catch_scoped_to_a_subflow_instance(subflows: ImportReport):
         assert parsed["payload"] == {"ok": 1}
 
 
-async def test_group_env_is_resolved(subflows: ImportReport):
-    assert node_file(subflows, "main")["nodes"]["paint"]["rules"] == [
-        {"set": "color", "to": "red"}, {"set": "group", "to": "Colours"}]
+async def test_group_env_is_kept_and_read_at_run_time(subflows: ImportReport):
+    main = node_file(subflows, "main")
+    assert main["groups"] == {"colours": {"name": "Colours", "env": {"COLOR": "red"}}}
+    assert main["nodes"]["paint"]["rules"] == [
+        {"set": "color", "to": {"env": "COLOR"}}, {"set": "group", "to": {"env": "NR_GROUP_NAME"}}]
     async with running(subflows) as h:
         h.watch_output("paint")
         h.send("paint", {"payload": 2})

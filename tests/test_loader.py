@@ -479,7 +479,7 @@ def test_node_config_is_validated_against_the_type_schema(registry: NodeRegistry
         """)
     assert errors(registry, path) == [
         f"{path}:5:5: node 'show', field 'propery': unknown field 'propery' (expected one of: "
-        "active, complete, console, max_length, property)",
+        "active, complete, console, expression, max_length, property, status)",
         f"{path}:6:17: node 'show', field 'max_length': 'many' is not of type 'integer'",
         f"{path}:7:3: node 'fn': 'code' is required",
         f"{path}:12:11: node 'tick', field 'once': 'yes' is not of type 'boolean'",
@@ -668,7 +668,7 @@ def test_the_file_structure_is_validated(registry: NodeRegistry, write: Any) -> 
         """)
     assert errors(registry, path) == [
         f"{path}:2:1: field 'node': unknown field 'node' (expected one of: config, description, "
-        "env, flow, include, nodes, settings, tests)",
+        "env, flow, groups, include, nodes, settings, subflows, tests)",
         f"{path}:5:10: field 'include': 5 is not of type 'string'",
         f"{path}:6:9: field 'config': ['a'] is not of type 'object', 'null'",
         f"{path}:8:6: node 'n': expected a mapping with 'type' and the node's fields, got 1",
@@ -849,7 +849,7 @@ async def test_disabled_nodes_are_validated_not_instantiated_and_unwired(
         """)
     assert errors(registry, bad) == [
         f"{bad}:6:5: node 'off', field 'colour': unknown field 'colour' (expected one of: "
-        "active, complete, console, max_length, property)"]
+        "active, complete, console, expression, max_length, property, status)"]
     path = write("f.yaml", """\
         flow: f
         nodes:

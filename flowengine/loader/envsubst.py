@@ -20,7 +20,7 @@ import yaml
 from flowengine.loader.yamlsource import FlowYamlLoader, SourceError
 
 # ${NAME}, ${NAME:-default}, $${NAME} (escaped): groups escape, name, default.
-ENV_REFERENCE = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+ENV_REFERENCE = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 def _typed(text: str) -> Any:
@@ -43,7 +43,7 @@ def substitute(text: str, environ: Mapping[str, str],
 
     ``flow_env`` (the flow's ``env`` block, already typed) is looked up before ``environ``.
     """
-    flow_env = flow_env or {}
+    flow_env = {} if flow_env is None else flow_env
     whole = ENV_REFERENCE.fullmatch(text)
     if whole and not whole.group(1):
         name, default = whole.group(2), whole.group(3)

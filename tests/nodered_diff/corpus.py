@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import corpus_scopes
 from corpus_nodes import change, config, debug, flow, inject, node, rule
 
 CORPUS: dict[str, list[dict[str, Any]]] = {}
@@ -588,6 +589,12 @@ case("websocket-broadcast",
      inject("i", ["srv-out"], "to all"),
      node("websocket out", "srv-out", server="lst"),
      node("websocket in", "cli-in", ["out"], client="cli"), debug())
+
+# -- subflows and groups (corpus_scopes.py) -------------------------------------------------------
+
+for scope_name, scope_nodes in corpus_scopes.CASES:
+    case(scope_name, *scope_nodes)
+    CORPUS[scope_name][0]["env"] = corpus_scopes.TAB_ENV
 
 
 def write(directory: Path) -> list[Path]:
