@@ -352,8 +352,9 @@ def test_bad_export_names_every_problem_and_still_validates(tmp_path: Path):
                and "the flow 'bad-2'" in n for n in report.notes), report.notes
     assert node_file(report, "bad-2")["nodes"] == {"stray": {"type": "debug", "name": "stray"}}
     placeholders = {p.nr_type: p for p in report.placeholders}
-    assert set(placeholders) == {"ui_button", "subflow:0b0000000000beef", "switch", "ui_group"}
+    assert set(placeholders) == {"ui_button", "subflow:0b0000000000beef", "ui_group"}
     nodes = node_file(report, "bad")["nodes"]
+    assert nodes["first-three"]["rules"] == [{"head": 3}]  # a sequence rule
     assert nodes["button"]["disabled"] is True and nodes["button"]["wires"] == ["shown"]
     assert nodes["go"]["wires"] == ["button"]
     assert nodes["twin"]["type"] == "comment"  # the duplicate, kept under another id
