@@ -434,9 +434,11 @@ class Runtime:
         }
         if isinstance(err, BaseException):
             error["type"] = getattr(err, "error_type", None) or type(err).__name__
-            code = getattr(err, "code", None)  # e.g. a SQLSTATE; Node-RED copies err.code too
-            if code is not None:
-                error["code"] = code
+            # Node-RED copies err.code (a SQLSTATE, ECONNREFUSED...) and err.cause too.
+            for extra in ("code", "cause"):
+                value = getattr(err, extra, None)
+                if value is not None:
+                    error[extra] = value
             cause = err.__cause__ or err
             error["stack"] = "".join(traceback.format_exception(cause)).rstrip()
         # The catch nodes of the node's scope; then, if none handled it and the scope is a

@@ -554,6 +554,13 @@ http_case("http-request-headers", "/nrdiff/reqheaders", {"ret": "obj"},
                                             tot="json")),))
 http_case("http-no-url-error", "", {}, node("catch", "c", ["err"]),
           node("debug", "err", complete="error.message"))
+http_case("http-connection-refused", "", {"url": "http://127.0.0.1:9/refused"},
+          node("catch", "c", ["err"]), node("debug", "err", complete="true"),
+          node("complete", "done", ["done-out"], scope=["req"]), debug("done-out"))
+http_case("http-no-response-in-time", "/nrdiff/silent", {},
+          node("http in", "hin", [], url="/nrdiff/silent"),
+          node("catch", "c", ["err"]), node("debug", "err", complete="true"),
+          before=(change("t", ["req"], rule("set", p="requestTimeout", to="300", tot="num")),))
 http_case("http-complete", "/nrdiff/complete", {},
           node("http in", "hin", ["set"], url="/nrdiff/complete"),
           change("set", ["res"], rule("set", to="done")), answer(),
