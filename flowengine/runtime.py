@@ -270,7 +270,7 @@ class Runtime:
             # As in Node-RED, a restarted or removed node starts over with an empty node
             # context unless a persistent store is configured (flow/global context stay).
             if not self.contexts_configured:
-                self.contexts.delete_node_context(node.id, node.flow.name)
+                self.contexts.delete_node_context(node.alias or node.id, node.flow.name)
         # Unchanged nodes keep running with their existing instance.
         for node_id, spec in new.items():
             if node_id in self.nodes:
