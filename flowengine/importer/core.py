@@ -682,18 +682,18 @@ def _is_flow_node(node: Node) -> bool:
         or node["type"].startswith("subflow:")
 
 
-def _as_loaded(value: Any, flow_env: dict[str, Any]) -> Any:
+def _as_loaded(value: Any, env: dict[str, Any]) -> Any:
     """A converted value as the loader will read it: ``${NAME}`` references substituted from
-    the flow's env (other variables as empty), other text as it is."""
+    the env the node sees (other variables as empty), other text as it is."""
     if isinstance(value, EnvText):
         try:
-            return substitute(value, {}, flow_env)
+            return substitute(value, {}, env)
         except SourceError:
             return ""
     if isinstance(value, dict):
-        return {k: _as_loaded(v, flow_env) for k, v in value.items()}
+        return {k: _as_loaded(v, env) for k, v in value.items()}
     if isinstance(value, list):
-        return [_as_loaded(v, flow_env) for v in value]
+        return [_as_loaded(v, env) for v in value]
     return copy.deepcopy(value)
 
 

@@ -4,9 +4,11 @@ Unlike Node-RED, an unset variable without a default is an error naming it. A st
 exactly one ``${NAME}`` takes the YAML type of the variable's value (``PORT=1880`` gives an int);
 ``$${NAME}`` stands for the literal text ``${NAME}``.
 
-Variables come from the flow's ``env`` block first, then from the process environment. A process
-variable is always text, so a whole-value reference reads it as a YAML scalar would be read; a
-flow ``env`` value was already read by YAML and keeps its type (``"1880"``, quoted, stays text).
+Variables come from the ``env`` a string sees first (the flow's ``env`` block; for a node, its
+groups', subflow instances' and flow's, see :class:`flowengine.node.ScopeEnv`), then from the
+process environment. A process variable is always text, so a whole-value reference reads it as a
+YAML scalar would be read; an ``env`` value was already read by YAML and keeps its type
+(``"1880"``, quoted, stays text).
 """
 
 from __future__ import annotations
