@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 from flowengine.jsvalues import inspect as js_inspect
 from flowengine.node import Node
+from flowengine.schema import env_block
 
 #: Node-RED's status text limit for values that are not status objects.
 STATUS_TEXT_LIMIT = 32
@@ -36,9 +37,7 @@ class SubflowInstance(Node):
     schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "properties": {
-            "env": {"type": ["object", "null"],
-                    "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
-                    "description": "Values of the subflow's env variables for this instance."},
+            "env": env_block("Values of the subflow's env variables for this instance."),
         },
         "additionalProperties": False,
     }

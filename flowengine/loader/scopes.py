@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from flowengine.loader.envsubst import substitute
 from flowengine.loader.yamlsource import PathKey, SourceDocument, SourceError
 from flowengine.node import FlowInfo, GroupInfo, ScopeEnv
+from flowengine.schema import env_block
 
 if TYPE_CHECKING:
     from flowengine.loader.loader import Loader
@@ -23,8 +24,7 @@ GROUP_SCHEMA: dict[str, Any] = {
         "name": {"type": "string"},
         "description": {"type": "string"},
         "group": {"type": "string"},
-        "env": {"type": ["object", "null"],
-                "additionalProperties": {"type": ["string", "number", "boolean", "null"]}},
+        "env": env_block(),
     },
     "additionalProperties": False,
 }

@@ -20,6 +20,7 @@ from flowengine.loader.model import NodeSpec
 from flowengine.loader.scopes import env_entries, read_groups, resolve_env
 from flowengine.loader.yamlsource import PathKey, SourceDocument
 from flowengine.node import FlowInfo, ScopeEnv
+from flowengine.schema import env_block
 from flowengine.subflow import SubflowInstance, SubflowStatus
 
 if TYPE_CHECKING:
@@ -32,8 +33,7 @@ SUBFLOW_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "description": {"type": "string"},
-        "env": {"type": ["object", "null"],
-                "additionalProperties": {"type": ["string", "number", "boolean", "null"]}},
+        "env": env_block(),
         "in": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
         "out": _PORTS,
         "status": {"anyOf": [{"type": "string"},
