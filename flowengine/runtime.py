@@ -489,7 +489,7 @@ class Runtime:
         node.last_status = shown
         self.events.publish("status", {"node": node.id, "flow": node.flow.name,
                                        "status": shown})
-        if node._unheard_status:
+        if node._unheard_status or not self._status_watchers:
             return
         for scope, reporting in self._scopes(node, status=True):
             watchers = [w for w in self._status_watchers if w.node.flow.name == scope.name
