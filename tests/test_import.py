@@ -319,6 +319,63 @@ async def test_group_env_is_kept_and_read_at_run_time(subflows: ImportReport):
         assert (painted["color"], painted["group"]) == ("red", "Colours")
 
 
+def subflow_export(*inner: dict[str, Any]) -> list[dict[str, Any]]:
+    """Two tabs, each with an instance of one subflow (a change node in a group, and
+    ``inner``)."""
+    return [
+        {"id": "t1", "type": "tab", "label": "one"}, {"id": "t2", "type": "tab", "label": "two"},
+        {"id": "sf", "type": "subflow", "name": "tagger", "in": [{"wires": [{"id": "tag"}]}],
+         "out": [{"wires": [{"id": "tag", "port": 0}]}],
+         "env": [{"name": "TAG", "type": "str", "value": "default"}]},
+        {"id": "g", "type": "group", "z": "sf", "name": "inside",
+         "env": [{"name": "WHERE", "type": "str", "value": "in the group"}]},
+        {"id": "tag", "type": "change", "z": "sf", "g": "g", "x": 1, "y": 1, "wires": [[]],
+         "rules": [{"t": "set", "p": "topic", "pt": "msg", "to": "TAG", "tot": "env"},
+                   {"t": "set", "p": "where", "pt": "msg", "to": "WHERE", "tot": "env"}]},
+        *inner,
+        {"id": "a", "type": "subflow:sf", "z": "t1", "x": 1, "y": 1, "wires": [["out1"]],
+         "env": [{"name": "TAG", "type": "str", "value": "one"}]},
+        {"id": "out1", "type": "debug", "z": "t1", "x": 2, "y": 1, "wires": []},
+        {"id": "b", "type": "subflow:sf", "z": "t2", "x": 1, "y": 1, "wires": [["out2"]]},
+        {"id": "out2", "type": "debug", "z": "t2", "x": 2, "y": 1, "wires": []},
+    ]
+
+
+def import_export(tmp_path: Path, export: list[dict[str, Any]]) -> ImportReport:
+    source = tmp_path / "flows.json"
+    source.write_text(json.dumps(export))
+    report = import_nodered(source, tmp_path / "out", readable_ids=False)
+    assert report.valid, report.problems
+    return report
+
+
+async def test_a_subflow_used_by_two_flows_goes_to_globals_with_its_groups(
+        tmp_path: Path) -> None:
+    report = import_export(tmp_path, subflow_export())
+    subflow = node_file(report, "globals")["subflows"]["sf"]
+    assert subflow["groups"] == {"g": {"name": "inside", "env": {"WHERE": "in the group"}}}
+    assert subflow["nodes"]["tag"]["group"] == "g"
+    assert node_file(report, "one")["include"] == ["globals.yaml"]
+    async with running(report) as h:
+        h.send("a", {"payload": 1})
+        h.send("b", {"payload": 2})
+        [one] = await h.received("out1")
+        [two] = await h.received("out2")
+    assert (one["topic"], one["where"]) == ("one", "in the group")
+    assert (two["topic"], two["where"]) == ("default", "in the group")
+
+
+def test_config_nodes_of_a_subflow_stay_in_it(tmp_path: Path) -> None:
+    report = import_export(tmp_path, subflow_export(
+        {"id": "db", "type": "postgreSQLConfig", "z": "sf", "name": "db", "host": "h"},
+        {"id": "q", "type": "postgresql", "z": "sf", "postgreSQLConfig": "db", "x": 1,
+         "y": 3, "wires": [[]], "query": "select 1"}))
+    subflow = node_file(report, "globals")["subflows"]["sf"]
+    assert list(subflow["config"]) == ["db"]  # copied for each instance, as Node-RED does
+    assert subflow["nodes"]["q"]["server"] == "db"
+    assert "config" not in node_file(report, "globals")
+
+
 def test_shared_config_nodes_go_to_globals(tmp_path: Path):
     report = import_nodered(FIXTURES / "contrib.json", tmp_path)
     assert report.valid
