@@ -184,7 +184,9 @@ class Env:
 
     The node's own ``NR_NODE_ID`` and ``NR_NODE_NAME`` come first; groups answer
     ``NR_GROUP_NAME``/``NR_GROUP_ID``, subflow instances ``NR_SUBFLOW_NAME``/``NR_SUBFLOW_ID``,
-    flows ``NR_FLOW_NAME``/``NR_FLOW_ID`` (the flow's name).
+    flows ``NR_FLOW_NAME``/``NR_FLOW_ID`` (the flow's name). Where the runtime's HTTP server
+    listens is provided too, after the flows' env (``FLOWENGINE_HTTP_URL``, ``..._HOST``,
+    ``..._PORT``: see :meth:`Runtime.provided_env`).
     """
 
     __slots__ = ("_node",)
@@ -201,6 +203,10 @@ class Env:
         value = env_lookup(name, node.group, node.flow)
         if value is not _ABSENT:
             return value
+        if name.startswith("FLOWENGINE_HTTP_") and node._runtime is not None:
+            provided = node._runtime.provided_env(name)
+            if provided is not None:
+                return provided
         return os.environ.get(name.rpartition("$parent.")[2], default)
 
     def __getitem__(self, name: str) -> Any:

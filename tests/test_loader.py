@@ -432,7 +432,9 @@ def test_an_unknown_node_type_names_the_closest(registry: NodeRegistry, write: A
     assert errors(registry, path) == [
         f"{path}:4:11: node 'fn', field 'type': unknown node type 'functoin' "
         "(did you mean 'function', 'junction'?)",
-        f"{path}:7:11: node 'x', field 'type': unknown node type 'no-such-thing'",
+        f"{path}:7:11: node 'x', field 'type': unknown node type 'no-such-thing': no installed "
+        "package provides it (`flowrun nodes` lists the known types; add a plugin with pip "
+        "install or --nodes DIR)",
         f"{path}:8:3: node 'untyped': 'type' is required",
     ]
 

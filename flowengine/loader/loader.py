@@ -87,16 +87,43 @@ PATH_SETTINGS: tuple[tuple[str, ...], ...] = (("http", "static"), ("nodes_dirs",
 _Origin = tuple[FlowSpec, PathKey] | None
 
 
+#: Folders a search for flow files does not enter (besides hidden ones, named ``.*``).
+SKIPPED_FOLDERS = ("node_modules", "__pycache__")
+NO_FLOW_FILES = ("no flow file (*.yaml, *.yml) in this folder or its subfolders (hidden "
+                 "folders and node_modules are skipped)")
+
+
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given, and the ``*.yaml``/``*.yml`` files of directories, in name order."""
+    """Files as given, and the ``*.yaml``/``*.yml`` files of folders and their subfolders
+    (hidden ones and ``node_modules`` skipped): a folder's files in name order, then its
+    subfolders'."""
     files: list[Path] = []
     for p in paths:
         path = Path(p)
-        if path.is_dir():
-            files.extend(sorted(f for f in path.iterdir() if f.suffix in FLOW_SUFFIXES))
-        else:
-            files.append(path)
+        files.extend(_folder_flow_files(path) if path.is_dir() else [path])
     return files
+
+
+def find_flow_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[LoadError]]:
+    """:func:`expand_paths`, and an error for each folder that holds no flow file (a typo, or
+    the wrong folder: ``flowrun validate`` must not pass on nothing)."""
+    files: list[Path] = []
+    errors: list[LoadError] = []
+    for path in map(Path, paths):
+        found = expand_paths([path])
+        if not found:
+            errors.append(LoadError(str(path), 1, 1, NO_FLOW_FILES))
+        files.extend(found)
+    return files, errors
+
+
+def _folder_flow_files(folder: Path) -> list[Path]:
+    found: list[Path] = []
+    for root, dirs, names in os.walk(folder):  # symbolic links to folders are not followed
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIPPED_FOLDERS)
+        found.extend(Path(root) / n for n in sorted(names)
+                     if Path(n).suffix in FLOW_SUFFIXES and not n.startswith("."))
+    return found
 
 
 class Loader:
@@ -114,8 +141,9 @@ class Loader:
         # Ids that are defined but could not become a NodeSpec (unknown type, wrong section...):
         # references to them are not reported a second time as references to unknown ids.
         self.broken_ids: set[str] = set()
-        # Ids whose configuration failed validation: they are not instantiated.
-        self._invalid: set[str] = set()
+        # Definitions (file, section, id) whose configuration failed validation: they are not
+        # instantiated.
+        self._invalid: set[tuple[str, str, str]] = set()
         # Every id defined (nodes, config nodes, groups): where, for duplicate errors.
         self._defined: dict[str, tuple[SourceDocument, str, PathKey]] = {}
         self._reported: set[tuple[Any, ...]] = set()
@@ -125,7 +153,9 @@ class Loader:
 
     def load(self, paths: Iterable[str | Path]) -> FlowSet:
         """Load files and directories (and their includes); raise FlowLoadError on problems."""
-        queue: list[tuple[Path, _Origin]] = [(p, None) for p in expand_paths(paths)]
+        files, errors = find_flow_files(paths)
+        self.errors.extend(errors)
+        queue: list[tuple[Path, _Origin]] = [(f, None) for f in files]
         return self._assemble(self._read_all(queue, []))
 
     def load_text(self, text: str, filename: str = "<memory>") -> FlowSet:
@@ -253,6 +283,9 @@ class Loader:
 
     def _assemble(self, flows: list[FlowSpec]) -> FlowSet:
         nodes: dict[str, NodeSpec] = {}
+        # Later definitions of an id already defined: reported, and still checked like any
+        # other node, so that a duplicate id does not hide the errors inside them.
+        duplicates: list[NodeSpec] = []
         names: dict[str, FlowSpec] = {}
         for flow in flows:
             other = names.get(flow.info.name)
@@ -273,6 +306,9 @@ class Loader:
                 for raw_id, definition in (entries if isinstance(entries, dict) else {}).items():
                     node_id = str(raw_id)
                     if not self._claim(node_id, doc, file, (section, raw_id)):
+                        spec = self.node_spec(doc, file, (section, raw_id), node_id, definition,
+                                              section, flow.info, groups)
+                        duplicates.extend([spec] if spec is not None else [])
                         continue
                     spec = self.node_spec(doc, file, (section, raw_id), node_id, definition,
                                           section, flow.info, groups)
@@ -291,8 +327,8 @@ class Loader:
                             f"'{subflow.name}' has no instance: its nodes are not checked",
                             warning=True, at_key=True)
         settings = self._merge_settings(flows)
-        graph.check(self, nodes)
-        self._instantiate(nodes)
+        graph.check(self, nodes, duplicates)
+        self._instantiate([*nodes.values(), *duplicates])
         if self.errors:
             # Warnings are left out: the errors are what must be fixed first.
             raise FlowLoadError(sorted(self.errors, key=lambda e: (e.file, e.line, e.column)))
@@ -317,10 +353,11 @@ class Loader:
 
     def node_spec(self, doc: SourceDocument, file: str, key: PathKey, node_id: str,
                   definition: Any, section: str, scope: FlowInfo,
-                  groups: Mapping[str, GroupInfo], members: Mapping[str, str] | None = None
+                  groups: dict[str, GroupInfo], members: Mapping[str, str] | None = None
                   ) -> NodeSpec | None:
         """The node written at ``key`` of ``doc`` as a spec with id ``node_id``, running in
-        ``scope``: its group found, its ``${NAME}`` read, its configuration validated. For the
+        ``scope``: its group found (or made), its ``${NAME}`` read, its configuration
+        validated. For the
         copy of a subflow's node, ``members`` maps the subflow's node ids to the copies' ids
         (its wires and node references are remapped)."""
         raw_id = key[-1]
@@ -352,12 +389,9 @@ class Loader:
         group = None
         group_id = definition.get("group")
         if isinstance(group_id, str):
-            group = groups.get(group_id)
-            if group is None:
-                hint = difflib.get_close_matches(group_id, list(groups), n=1)
-                self.report(doc, file, (*base, "group"), f"no group '{group_id}' in this "
-                            f"{'subflow' if members is not None else 'flow'}'s groups"
-                            f"{f' (did you mean {hint[0]!r}?)' if hint else ''}")
+            # A name no `groups:` entry declares is a group of its own, without env (drawn as
+            # one box by the flow view, heard by `scope: group`).
+            group = groups.setdefault(group_id, GroupInfo(group_id, group_id))
         name = definition.get("name")
         env = ScopeEnv(group, scope, (node_id, name if isinstance(name, str) else None))
         keep = ("env",) if type_name.startswith(INSTANCE_PREFIX) else ()  # read per instance
@@ -373,7 +407,7 @@ class Loader:
             self.report(doc, file, (*base, *err_path), message, node=node_id,
                         at_key=message.startswith("unknown field") or not err_path)
         if errors:
-            self._invalid.add(node_id)
+            self._invalid.add((file, section, node_id))
         pos = doc.key_position(base)
         name = definition.get("name")
         description = definition.get("description")
@@ -403,10 +437,7 @@ class Loader:
             return None
         node_class = self.registry.get(type_name)
         if node_class is None:
-            known = [c.type for c in self.registry.types()]
-            close = difflib.get_close_matches(type_name, known, n=3)
-            hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
-            self.report(doc, file, (*base, "type"), f"unknown node type '{type_name}'{hint}")
+            self.report(doc, file, (*base, "type"), self.registry.unknown_type(type_name))
         return node_class
 
     def _substituted(self, doc: SourceDocument, file: str, path: PathKey, value: Any,
@@ -455,10 +486,11 @@ class Loader:
                     holder = holder[part]
                 holder[path[-1]] = members[ref]
 
-    def _instantiate(self, nodes: dict[str, NodeSpec]) -> None:
+    def _instantiate(self, specs: list[NodeSpec]) -> None:
         """Create every enabled node whose configuration is valid (its ``configure`` runs)."""
-        for spec in nodes.values():
-            if spec.disabled or spec.id in self._invalid:
+        for spec in specs:
+            section = "config" if spec.is_config else "nodes"
+            if spec.disabled or (spec.flow.file, section, spec.id) in self._invalid:
                 continue
             doc = spec.document or SourceDocument(None)
             try:
@@ -466,7 +498,7 @@ class Loader:
                                                 name=spec.name, flow=spec.flow,
                                                 group=spec.group, alias=spec.alias)
             except ConfigError as exc:
-                key = spec.key or ("config" if spec.is_config else "nodes", spec.id)
+                key = spec.key or (section, spec.id)
                 pos = doc.position((*key, *_field_key(exc.field)))
                 line, column = pos.line, pos.column
                 if exc.line is not None:

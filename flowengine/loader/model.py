@@ -49,16 +49,17 @@ class NodeSpec:
         return self.node_class.is_config
 
     def signature(self) -> Any:
-        """What decides whether a reload must restart the node: everything but the wires, and
-        the env of the groups and scopes around it."""
-        scopes: list[Any] = []
+        """What decides whether a reload must restart the node: everything but the wires and
+        the group, and the env of the groups and scopes around it. (A node that only moves to
+        another group keeps running: it reads its group when it looks a name up.)"""
+        envs: list[Any] = []
         scope: FlowInfo | None = self.flow
         group = self.group
         while scope is not None:
-            scopes.extend((g.id, g.name, g.env) for g in (group.chain() if group else ()))
-            scopes.append((scope.name, scope.env))
+            envs.extend(g.env for g in (group.chain() if group else ()))
+            envs.append(scope.env)
             group, scope = scope.group, scope.parent
-        return {k: v for k, v in self.definition.items() if k != "wires"}, scopes
+        return {k: v for k, v in self.definition.items() if k not in ("wires", "group")}, envs
 
 
 @dataclass

@@ -9,6 +9,11 @@
 ``POST /admin/reload``      re-read the flow files and apply the changes
 ``GET /admin/events``       websocket: debug output, status changes, errors, warnings
 ``GET /metrics``            per-node counters in Prometheus text format
+``GET /admin/``             the flow view, a page for browsers (``admin_ui``); other
+                            clients get the list of endpoints
+``GET /admin/view``         what the flow view draws: flows, nodes, wires, links, groups
+``GET /admin/source/{id}``  a node's configuration as YAML, with file and line; secrets
+                            masked
 =========================== =========================================================
 
 Reading needs nothing. Mutating calls need a token (``FLOWENGINE_ADMIN_TOKEN`` or
@@ -30,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 from flowengine.errors import FlowLoadError
+from flowengine.server import admin_ui
 
 if TYPE_CHECKING:
     from flowengine.loader import FlowSet
@@ -48,6 +54,7 @@ EVENT_FRAME_LIMIT = 64 * 1024  # bytes a client may send us (it has nothing to s
 _ENDPOINTS: dict[tuple[str, ...], str] = {
     (): "GET", ("flows",): "GET", ("types",): "GET", ("nodes",): "GET", ("nodes", "*"): "GET",
     ("events",): "GET", ("inject", "*"): "POST", ("reload",): "POST",
+    ("view",): "GET", ("source", "*"): "GET",
 }
 
 
@@ -55,6 +62,8 @@ def _endpoint_method(parts: tuple[str, ...]) -> str | None:
     """The method the endpoint at ``/admin/<parts>`` answers; None if there is no such one."""
     if parts in _ENDPOINTS:
         return _ENDPOINTS[parts]
+    if len(parts) > 1 and parts[0] == "ui":
+        return "GET"  # the flow view's files: /admin/ui/<path under admin_ui/static>
     if len(parts) == 2 and parts[1]:
         return _ENDPOINTS.get((parts[0], "*"))
     return None
@@ -77,6 +86,7 @@ class AdminApi:
         self.runtime = server.runtime
         self._reloading = asyncio.Lock()  # one reload at a time
         self._event_sockets: set[web.WebSocketResponse] = set()
+        self._counters = admin_ui.CounterFeed(self.runtime)
         # Event streams never end by themselves: close them when the server shuts down, or the
         # shutdown would wait for them until its timeout.
         server.app.on_shutdown.append(self._close_event_sockets)
@@ -111,6 +121,10 @@ class AdminApi:
 
     async def _dispatch(self, request: web.Request, parts: tuple[str, ...]) -> web.StreamResponse:
         match parts:
+            case () if admin_ui.wants_page(request):
+                if not request.path.endswith("/"):  # the page's links are relative to /admin/
+                    raise web.HTTPFound("/admin/")
+                return admin_ui.page()
             case ():
                 return _json({"endpoints": [f"{m} /admin/{'/'.join(p).replace('*', '{id}')}"
                                             for p, m in _ENDPOINTS.items() if p]
@@ -132,6 +146,16 @@ class AdminApi:
                 return await self.inject(request, node_id)
             case ("reload",):
                 return await self.reload()
+            case ("view",):
+                return _json(admin_ui.flow_view(self.runtime.flowset))
+            case ("source", node_id):
+                source = admin_ui.node_source(self.runtime.flowset, node_id)
+                if source is None:
+                    return _json({"error": f"no node '{node_id}'"}, 404)
+                return _json(source)
+            case ("ui", *path):
+                return admin_ui.asset(tuple(path)) or _json(
+                    {"error": f"no file {request.path}"}, 404)
         raise AssertionError(f"unhandled admin endpoint {parts}")  # _ENDPOINTS lists them all
 
     # -- reading --------------------------------------------------------------------------------
@@ -161,9 +185,7 @@ class AdminApi:
         """A running node's state, last status and counters."""
         return {"id": node.id, "type": node.type, "name": node.name, "flow": node.flow.name,
                 "state": node.state, "status": node.last_status or {},
-                "counters": {"in": node.msgs_in, "out": node.msgs_out,
-                             "errors": node.error_count,
-                             "handler_seconds": round(node.handler_seconds, 6)}}
+                "counters": admin_ui.counters(node)}
 
     def metrics(self) -> str:
         """Prometheus text exposition (format 0.0.4) of the per-node counters."""
@@ -190,7 +212,9 @@ class AdminApi:
     async def events(self, request: web.Request) -> web.StreamResponse:
         """Stream runtime events as JSON text frames: ``{"kind": ..., "data": ...}``.
 
-        Kinds are the runtime's (``debug``, ``status``, ``error``, ``log``) plus ``dropped``
+        Kinds are the runtime's (``debug``, ``status``, ``error``, ``log``, ``reload``),
+        with ``?counters=1`` ``counters`` (changed node counters once a second, see
+        ``admin_ui.live``), and ``dropped``
         (``{"count": n}``): the client read too slowly and the ``n`` oldest buffered events
         were discarded just before the events that follow.
         """
@@ -211,6 +235,8 @@ class AdminApi:
             wake.set()
 
         unsubscribe = self.runtime.events.subscribe(on_event)
+        detach_counters = (self._counters.attach(on_event) if request.query.get("counters")
+                           else lambda: None)
         self._event_sockets.add(ws)
 
         async def reader() -> None:
@@ -236,6 +262,7 @@ class AdminApi:
             pass  # the client went away mid-send
         finally:
             unsubscribe()
+            detach_counters()
             self._event_sockets.discard(ws)
             for task in (reading, waiter):
                 if task is not None:
