@@ -104,7 +104,8 @@ class PlayerEndpointImpl(UriEndpointImpl):
                     hook()
         elif name == "error":
             self._player = None
-            self.emit_error(data["description"], data["code"], data["type"])
+            extra = {"reason": data["reason"]} if data["reason"] else {}
+            self.emit_error(data["description"], data["code"], data["type"], **extra)
 
     # --- properties -------------------------------------------------------------------------------
 

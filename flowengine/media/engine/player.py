@@ -34,7 +34,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from typing import Any
 from urllib.parse import urlsplit
@@ -61,6 +61,9 @@ class PlayerError:
     description: str
     code: int
     type: str
+    reason: str = ""
+    """Why, in FFmpeg's words without the URI (an embedded-server extension of the event, for
+    people: Kurento's description of ``INVALID_URI`` says only "Invalid URI")."""
 
 
 INVALID_URI = PlayerError("Invalid URI", 0, "INVALID_URI")
@@ -98,7 +101,9 @@ def _known_container(path: str) -> bool:
 def open_error(source: str, exc: Exception) -> PlayerError:
     """The Kurento error for a source PyAV could not open (see the module docstring)."""
     if not isinstance(exc, av.InvalidDataError):
-        return INVALID_URI  # not found, not allowed, refused, timed out: the source element
+        # Not found, not allowed, refused, timed out: the source element.
+        reason = getattr(exc, "strerror", None) or ""
+        return replace(INVALID_URI, reason=str(reason))
     if source.startswith("/") and _known_container(source):
         # A container whose demuxer finds nothing to play (an MP4 cut before its index).
         return _stream_error(DEMUX, "This file contains no playable streams.", exc)
