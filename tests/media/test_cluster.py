@@ -17,17 +17,19 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aioice.ice
 import pytest
-from conftest import RawClient
 from media_synthetic import FrameCounter, view, write_video_file
 
 from flowengine.media import MediaServerSettings
 from flowengine.media.cluster.backends import RemoteBackend, WorkerBackend
 from flowengine.media.cluster.front import ClusterServer, cluster_server
 from flowengine.media.cluster.router import GONE_ERROR_TYPE, Router
+
+if TYPE_CHECKING:
+    from conftest import RawClient
 
 Cluster = Callable[..., Awaitable[ClusterServer]]
 
