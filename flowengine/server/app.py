@@ -18,6 +18,7 @@ from aiohttp import web
 
 from flowengine.durations import parse_duration
 from flowengine.server.routes import RouteTable
+from flowengine.server.websocket import normalize_origin
 
 if TYPE_CHECKING:
     from flowengine.runtime import Runtime
@@ -46,7 +47,9 @@ class HttpServer:
     http-response: 408 or 504 after that; 120 s), ``idle_timeout`` (a connection that sends no
     complete request head for this long, new or between keep-alive requests, is closed; 60 s),
     ``backlog`` (pending connections, 1024), ``admin_token`` (or the
-    ``FLOWENGINE_ADMIN_TOKEN`` environment variable).
+    ``FLOWENGINE_ADMIN_TOKEN`` environment variable), ``origins`` (browser origins, besides
+    the serving host's, allowed to open any of the server's websockets, ``/admin/events``
+    included: ``["https://app.example.org"]``; ``"*"`` allows every origin).
     """
 
     def __init__(self, runtime: Runtime, settings: dict[str, Any] | None = None):
@@ -66,6 +69,9 @@ class HttpServer:
         self.backlog = int(settings.get("backlog", DEFAULT_BACKLOG))
         self.admin_token: str | None = (settings.get("admin_token")
                                         or os.environ.get("FLOWENGINE_ADMIN_TOKEN") or None)
+        origins = settings.get("origins") or []
+        self.origins = frozenset(normalize_origin(str(o))
+                                 for o in ([origins] if isinstance(origins, str) else origins))
         self.routes = RouteTable()
         self._sockets: dict[str, tuple[SocketHandler, object]] = {}
         self._runner: web.AppRunner | None = None
