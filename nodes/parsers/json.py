@@ -103,7 +103,10 @@ def loads(text: str | bytes | bytearray) -> Any:
         pass  # big ints, bad UTF-8, lone surrogates or invalid JSON: the stdlib decides
     if not isinstance(text, str):
         text = bytes(text).decode("utf-8", errors="replace")
-    value = _DECODER.decode(text)
+    try:
+        value = _DECODER.decode(text)
+    except RecursionError:  # deeper than the interpreter's limit (orjson stops at 1024)
+        raise ValueError("JSON nested too deeply") from None
     try:  # orjson refuses lone surrogates; find out whether that was the reason
         _COMPACT.encode(value).encode()
     except UnicodeEncodeError as exc:
