@@ -209,6 +209,7 @@ def start_demo(workdir: Path, extra_env: dict[str, str] | None = None,
         "PORT": str(port),
         "FLOWENGINE_DATA": str(workdir / "data"),
         "MEDIA_DIR": str(workdir / "data" / "media"),
+        "PLAYER_ALLOW": "127.0.0.1",  # the tests' HLS servers run on 127.0.0.1
         "PYTHONUNBUFFERED": "1",
     })
     env.update(extra_env or {})
