@@ -28,7 +28,7 @@ pytestmark = pytest.mark.timeout(60)
 class Recorded(http.server.BaseHTTPRequestHandler):
     hits: list[str] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+    def do_GET(self) -> None:
         Recorded.hits.append(self.path)
         self.send_response(404)
         self.end_headers()
@@ -93,13 +93,13 @@ async def client_of(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
     async def open_client(**settings: object) -> Client:
         server = await media_server(tmp_path, **settings)
-        http = aiohttp.ClientSession()
-        opened.append((server, http))
-        return Client(await http.ws_connect(server.url))
+        session = aiohttp.ClientSession()
+        opened.append((server, session))
+        return Client(await session.ws_connect(server.url))
 
     yield open_client
-    for server, http in opened:
-        await http.close()
+    for server, session in opened:
+        await session.close()
         await server.stop()
 
 
@@ -114,7 +114,7 @@ def internal_urls(port: int) -> list[str]:
         "http://10.0.0.1/a.m3u8", "http://172.16.5.4/a", "http://192.168.1.1/a",
         "http://169.254.169.254/latest/meta-data/", "http://100.64.0.1/a",
         "http://192.0.2.1/a", "http://[fe80::1]/a", "http://[fd12:3456::1]/a",
-        "http://user:pw@127.0.0.1:%d/a" % port,
+        f"http://user:pw@127.0.0.1:{port}/a",
     ]
 
 
