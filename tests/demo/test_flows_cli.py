@@ -141,7 +141,7 @@ def test_flowrun_starts_everything_prints_the_url_and_stops_cleanly(data_root: P
     again = Running(data_dir, free_port())
     try:
         again.wait_for("database ready")
-        assert "database schema up to date (1 migration(s))" in again.output()
+        assert "database schema up to date (2 migration(s))" in again.output()
         assert "applied 001_init" not in again.output()
     finally:
         assert again.stop() == 0, again.output()
