@@ -570,7 +570,8 @@ async def test_reload_follows_the_include_list_again(flow_files: Path) -> None:
         flow_files.write_text(flow_files.read_text().replace("include: [extra.yaml]\n", ""))
         summary = await post(client, "/admin/reload", status=200, headers=AUTH)
         assert sorted(summary["removed"]) == ["echo", "tick"]
-        assert {n["id"] for n in await get_json(client, "/admin/nodes", headers=AUTH)} == {"kick", "work", "show"}
+        nodes = await get_json(client, "/admin/nodes", headers=AUTH)
+        assert {n["id"] for n in nodes} == {"kick", "work", "show"}
         assert [f["flow"] for f in await get_json(client, "/admin/flows", headers=AUTH)] == ["main"]
 
 
