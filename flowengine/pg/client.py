@@ -1,11 +1,12 @@
 """A PostgreSQL database as the postgres nodes use it: one asyncpg pool, statements run alone or
 in one transaction, errors carrying their SQLSTATE, and reconnection after a lost server.
 
-Reconnection: asyncpg's pool replaces a connection that was closed (server restart, network
-loss) the next time it is acquired; when the pool itself could not be created (the server was
-down at start), the next :meth:`Database.run` creates it. So a message that meets a lost
-connection fails with a :class:`PostgresError` (SQLSTATE class 08 or 57P), and the next one
-connects again. Nothing is retried: a statement whose connection broke may or may not have run.
+Reconnection: a lost connection (server restart, network loss) discards the whole pool, and the
+next :meth:`Database.run` creates a new one (as when the server was down at start). So a message
+that meets a lost connection fails with a :class:`PostgresError` (SQLSTATE class 08 or 57P), and
+the next one connects again. Nothing is retried: a statement whose connection broke may or may
+not have run. (A pool kept across the loss would have asyncpg retry its minimum connections in
+the background, logging a traceback each time, for as long as the server is away.)
 
 Type codecs set on every connection: ``json``/``jsonb`` values are Python objects both ways
 (a ``str`` parameter is taken as JSON text already, as node-postgres does); ``uuid`` values are
@@ -152,7 +153,13 @@ class Database:
     def mark_disconnected(self, reason: str) -> None:
         """Record that the server went away (noticed by the owner, e.g. an embedded server that
         died); the next successful :meth:`run` reports the connection again."""
+        self._discard_pool()
         self._set_state(False, reason)
+
+    def _discard_pool(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.terminate()
 
     async def close(self, timeout: float = 5.0) -> None:
         """Close the pool, waiting up to ``timeout`` for busy connections, then cut them."""
@@ -189,6 +196,7 @@ class Database:
         """The PostgresError for a driver exception; reports a lost connection."""
         error = self._translate(exc, connecting)
         if error.connection_lost:
+            self._discard_pool()
             self._set_state(False, str(exc) or type(exc).__name__)
         return error
 

@@ -15,9 +15,16 @@ parent folders it cannot traverse get the search bit for others (``o+x``, not ``
 warning naming each folder.
 
 The server runs in its own session, so a Ctrl-C on the terminal reaches the runtime, which then
-stops the server after the flows have drained. If the runtime dies without stopping it, the
-next start finds the orphaned server through the pid of its owner (``flowengine.owner``) and
-stops it first; a server whose owner is still alive is left alone and reported.
+stops the server after the flows have drained. On Linux it also gets SIGINT (a fast shutdown)
+when the runtime dies, even by SIGKILL (``PR_SET_PDEATHSIG``), as the embedded media server
+does: the server is started, and waited for, by a thread of its own that lives exactly as long
+as the server, since Linux sends that signal when the *thread* that started a process ends.
+Elsewhere, the next start finds an orphaned server through the pid of its owner
+(``flowengine.owner``) and stops it first; a server whose owner is still alive is left alone and
+reported.
+
+A server that exits without :meth:`EmbeddedPostgres.stop` (killed, crashed) is reported at once
+to :attr:`EmbeddedPostgres.on_exit` (from that thread), so its owner can start it again.
 
 Every method blocks (process start, ``initdb``): call them with ``asyncio.to_thread``.
 """
@@ -26,10 +33,12 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import importlib.util
 import logging
 import os
 import pwd
+import queue
 import re
 import secrets
 import shutil
@@ -37,9 +46,11 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import quote
@@ -108,6 +119,9 @@ class EmbeddedPostgres:
         self._password: str | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
+        #: Called with the exit code when the server exits without :meth:`stop` (from the
+        #: thread that waits for it: hand the work over to your event loop).
+        self.on_exit: Callable[[int], None] | None = None
 
     # -- what callers read ----------------------------------------------------------------------
 
@@ -281,6 +295,31 @@ class EmbeddedPostgres:
 
     def _launch(self, bin_dir: Path, user: pwd.struct_passwd | None,
                 port: int) -> subprocess.Popen[bytes]:
+        """Start the server from a thread that then waits for it (see the module docstring)."""
+        handed: queue.Queue[subprocess.Popen[bytes] | BaseException] = queue.Queue(1)
+
+        def run() -> None:
+            try:
+                process = self._spawn(bin_dir, user, port)
+            except BaseException as exc:
+                handed.put(exc)
+                return
+            handed.put(process)
+            code = process.wait()
+            if process is self._process:  # not stopped by us: killed, or it crashed
+                log.warning("embedded PostgreSQL (pid %d) exited with code %s", process.pid,
+                            code)
+                if self.on_exit is not None:
+                    self.on_exit(code)
+
+        threading.Thread(target=run, name=f"postgres-{port}", daemon=True).start()
+        result = handed.get()
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def _spawn(self, bin_dir: Path, user: pwd.struct_passwd | None,
+               port: int) -> subprocess.Popen[bytes]:
         log_path = self.data_dir / LOG_FILE
         with open(log_path, "ab") as log_file:  # the child keeps its own descriptor
             return subprocess.Popen(
@@ -291,7 +330,9 @@ class EmbeddedPostgres:
                  "-c", "unix_socket_directories=",
                  "-c", "log_min_messages=warning"],
                 stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, cwd=self.data_dir,
-                env=_server_env(), start_new_session=True, **_as_user(user))
+                env=_server_env(), start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                **_as_user(user))
 
     def _wait_ready(self, process: subprocess.Popen[bytes]) -> None:
         """Wait until postmaster.pid says "ready" (what ``pg_ctl -w`` does)."""
@@ -330,6 +371,15 @@ class EmbeddedPostgres:
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Ask Linux for SIGINT (PostgreSQL's fast shutdown) when the starting thread dies. Set
+    after the switch to the server's user (subprocess changes the ids first), which would
+    otherwise clear it."""
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGINT)
+
 
 def _server_user() -> pwd.struct_passwd | None:
     """The user the server runs as: None (ourselves) unless we are root."""
