@@ -1,0 +1,36 @@
+"""The demo's test fixtures (tests/demo/conftest.py) for the reliability and security tests:
+that conftest is loaded once under the name ``demo_conftest`` (every conftest module is called
+``conftest``), and its fixtures and helpers are re-exported here."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+_NAME = "demo_conftest"
+if _NAME not in sys.modules:
+    _spec = importlib.util.spec_from_file_location(
+        _NAME, Path(__file__).resolve().parent.parent / "demo" / "conftest.py")
+    assert _spec is not None and _spec.loader is not None
+    _module = importlib.util.module_from_spec(_spec)
+    sys.modules[_NAME] = _module
+    _spec.loader.exec_module(_module)
+
+from demo_conftest import (  # noqa: E402
+    FLOW_FILE,
+    REPO,
+    TIMEOUT,
+    DemoApp,
+    SignalingClient,
+    clients,
+    data_root,
+    demo_app,
+    demo_env,
+    free_port,
+    loopback_ice,
+    wait_until,
+)
+
+__all__ = ["FLOW_FILE", "REPO", "TIMEOUT", "DemoApp", "SignalingClient", "clients",
+           "data_root", "demo_app", "demo_env", "free_port", "loopback_ice", "wait_until"]
