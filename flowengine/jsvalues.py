@@ -232,6 +232,66 @@ def _format_float(x: float) -> str:
     return f"{mantissa}e{sign}{abs(e)}"
 
 
+# --------------------------------------------------------------------------- util.inspect(v)
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
+_INSPECT_DEPTH = 2  # util.inspect's default depth
+_BREAK_LENGTH = 80
+
+
+def inspect(v: Any) -> str:
+    """Node.js ``util.inspect(v)`` for message values (what Node-RED's debug node shows in its
+    status for a value that is not a string): ``{ a: 1, b: 'x' }``, ``[ 1, 2 ]``,
+    ``<Buffer 68 69>``, nesting past depth 2 as ``[Object]``/``[Array]``. A value whose one-line
+    form is too long for 80 columns is laid out one entry per line, as Node.js does."""
+    return _inspect(v, 0, 0)
+
+
+def _inspect(v: Any, depth: int, indent: int) -> str:
+    if v is MISSING:
+        return "undefined"
+    if isinstance(v, str):
+        return _quote(v) if depth else v
+    if v is None or isinstance(v, bool) or _is_number(v):
+        return _to_string(v, set())
+    if _is_buffer(v):
+        data = bytes(v)
+        more = f" ... {len(data) - 50} more bytes" if len(data) > 50 else ""
+        return "<Buffer" + "".join(f" {b:02x}" for b in data[:50]) + more + ">"
+    if _is_array(v):
+        if not v:
+            return "[]"
+        if depth > _INSPECT_DEPTH:
+            return "[Array]"
+        entries = [_inspect(item, depth + 1, indent + 2) for item in v]
+        return _wrap("[", "]", entries, indent)
+    if isinstance(v, Mapping):
+        if not v:
+            return "{}"
+        if depth > _INSPECT_DEPTH:
+            return "[Object]"
+        entries = [f"{k if _IDENTIFIER.match(str(k)) else _quote(str(k))}: "
+                   f"{_inspect(item, depth + 1, indent + 2)}" for k, item in v.items()]
+        return _wrap("{", "}", entries, indent)
+    return str(v)
+
+
+def _wrap(open_: str, close: str, entries: list[str], indent: int) -> str:
+    # Node.js keeps an object on one line when its entries fit in breakLength (80) columns.
+    start = len(entries) + indent + len(open_) + 10
+    total = sum(len(e) for e in entries) + len(entries) + start
+    if total <= _BREAK_LENGTH and not any("\n" in e for e in entries):
+        return f"{open_} {', '.join(entries)} {close}"
+    pad = " " * (indent + 2)
+    return f"{open_}\n{pad}" + f",\n{pad}".join(entries) + f"\n{' ' * indent}{close}"
+
+
+def _quote(text: str) -> str:
+    quote = "'" if "'" not in text else ('"' if '"' not in text else "`")
+    escaped = text.replace("\\", "\\\\").replace("\n", "\\n")
+    return f"{quote}{escaped}{quote}"
+
+
 # --------------------------------------------------------------------------- Number(v)
 
 _DECIMAL_LITERAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")

@@ -129,6 +129,7 @@ class Node:
                  flow: FlowInfo | None = None):
         self.id = node_id
         self.name = name or node_id
+        self._given_name = name or None
         self.config = config
         self.flow = flow or FlowInfo("main")
         self.env = Env(self)
@@ -230,6 +231,14 @@ class Node:
     def status(self, status: Mapping[str, Any] | str | int | float | bool | None) -> None:
         """Set the node's status (``{"fill", "shape", "text"}``; ``{}`` clears it)."""
         self.runtime.set_status(self, status)
+
+    def source_info(self) -> dict[str, Any]:
+        """``{id, type, name}`` as catch, status and complete messages name their source;
+        ``name`` only when the node has one (Node-RED leaves it out for unnamed nodes)."""
+        info = {"id": self.id, "type": self.type}
+        if self._given_name:
+            info["name"] = self._given_name
+        return info
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.type!r} id={self.id!r}>"

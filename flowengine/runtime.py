@@ -154,14 +154,21 @@ class Runtime:
         self._wire_all()
         order = self._start_order([s.instance for s in specs])  # type: ignore[misc]
         sources = [n for n in order if n.is_source]
+        # Listen before any node starts, as Node-RED does, so that a node connecting to this
+        # server at start (a websocket client of its own listener) finds it; routes are looked
+        # up per request, so nothing is served before its node has started. A taken port
+        # stops everything before any message flows.
+        if self.serve_http:
+            try:
+                await self.http.start()
+            except OSError:
+                await self.contexts.stop()
+                raise
         for node in order:
             if not node.is_source:
                 await self._start_node(node)
-        # Sources register their routes and paths in on_start, which works before or after
-        # listening; listening before sources produce means a taken port stops everything
-        # before any message flows.
         try:
-            if self.serve_http or self._http is not None:
+            if self._http is not None and not self._http.listening:  # created by a node
                 await self.http.start()
         except OSError:
             for node in reversed(order):
@@ -393,7 +400,7 @@ class Runtime:
             return False
         error: dict[str, Any] = {
             "message": text,
-            "source": {"id": node.id, "type": node.type, "name": node.name, "count": count},
+            "source": {**node.source_info(), "count": count},
         }
         if isinstance(err, BaseException):
             error["type"] = getattr(err, "error_type", None) or type(err).__name__
@@ -426,8 +433,7 @@ class Runtime:
         for watcher in self._status_watchers:
             if (watcher.node.flow.name == node.flow.name and watcher.node is not node
                     and watcher.node.state is RUNNING and watcher.covers(node)):
-                status_msg = {**shown, "source": {"id": node.id, "type": node.type,
-                                                  "name": node.name}}
+                status_msg = {**shown, "source": node.source_info()}
                 self.router.emit(watcher.node, {"status": status_msg, "_msgid": new_msgid()})
 
     def finish(self, node: Node, msg: dict[str, Any]) -> None:
@@ -443,8 +449,7 @@ class Runtime:
         for watcher in node._complete_nodes:
             if watcher.state is RUNNING:
                 out = clone_message(msg)
-                out["complete"] = {"source": {"id": node.id, "type": node.type,
-                                              "name": node.name}}
+                out["complete"] = {"source": node.source_info()}
                 self.router.emit(watcher, out)
 
     # -- logging --------------------------------------------------------------------------------

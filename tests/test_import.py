@@ -334,7 +334,7 @@ def test_bad_export_names_every_problem_and_still_validates(tmp_path: Path):
     assert "scope names an unknown node '0b0000000000dead'" in problems
     assert any("a tab the export does not contain ('0b0000000000f00d')" in n
                and "the flow 'bad-2'" in n for n in report.notes), report.notes
-    assert node_file(report, "bad-2")["nodes"] == {"stray": {"type": "debug"}}
+    assert node_file(report, "bad-2")["nodes"] == {"stray": {"type": "debug", "name": "stray"}}
     placeholders = {p.nr_type: p for p in report.placeholders}
     assert set(placeholders) == {"ui_button", "subflow:0b0000000000beef", "switch", "ui_group"}
     nodes = node_file(report, "bad")["nodes"]
@@ -447,8 +447,8 @@ def convert(tmp_path: Path, *nodes: dict[str, Any]) -> tuple[dict[str, Any], Imp
      {"type": "link call", "link_type": "dynamic", "timeout": 2.5}),
     ({"type": "delay", "pauseType": "random", "randomFirst": "100", "randomLast": "2",
       "randomUnits": "milliseconds"},
-     {"type": "delay", "pause_type": "random", "random_first": "2ms",
-      "random_last": "100ms"}),  # either order in Node-RED
+     {"type": "delay", "pause_type": "random", "timeout": 5, "random_first": "2ms",
+      "random_last": "100ms"}),  # either order in Node-RED; timeout decides the status
     ({"type": "delay", "pauseType": "queue", "rate": "3", "nbRateUnits": "2",
       "rateUnits": "minute", "allowrate": True},
      {"type": "delay", "pause_type": "queue", "rate": 3, "per": 120, "allow_rate": True}),
@@ -597,3 +597,41 @@ def test_odd_property_values_never_crash(tmp_path: Path, odd: Any):
     assert report.text()
     assert report.valid, report.problems
     assert not any("could not be converted" in p for p in report.problems), report.problems
+
+
+# -- node types from plugins --------------------------------------------------------------------
+
+async def test_plugin_node_type_is_imported_as_that_type_with_its_configuration(tmp_path: Path):
+    from flowengine import Node
+    from flowengine import schema as s
+    from flowengine.registry import default_registry
+
+    class Scale(Node):
+        type = "scale-by"
+        schema = s.obj({"factor": s.number(1, "Multiplier.")})
+
+        def on_input(self, msg: dict[str, Any]) -> dict[str, Any]:
+            msg["payload"] = msg["payload"] * self.config["factor"]
+            return msg
+
+    registry = default_registry()
+    registry.register(Scale)
+    export = tmp_path / "flows.json"
+    export.write_text(json.dumps([
+        {"id": "t", "type": "tab", "label": "plugins"},
+        {"id": "n1", "type": "scale-by", "z": "t", "name": "triple", "factor": 3, "x": 1,
+         "y": 1, "wires": [["n2"]]},
+        {"id": "n2", "type": "debug", "z": "t", "name": "seen", "x": 2, "y": 1, "wires": []},
+        {"id": "n3", "type": "scale-by", "z": "t", "name": "odd", "factor": "x",
+         "unknown": 1, "x": 1, "y": 2, "wires": []}]))
+    report = import_nodered(export, tmp_path / "out", registry=registry)
+    assert report.valid and report.converted["scale-by"] == 1
+    # A configuration the plugin's schema refuses stays a placeholder, with the reason.
+    [placeholder] = report.placeholders
+    assert placeholder.nr_id == "n3"
+    assert node_file(report, "plugins")["nodes"]["triple"] == {
+        "type": "scale-by", "name": "triple", "factor": 3, "wires": ["seen"]}
+    async with FlowHarness.from_files(report.files, registry=registry, environ={}) as h:
+        h.send("triple", {"payload": 5})
+        [msg] = await h.received("seen")
+    assert msg["payload"] == 15

@@ -410,7 +410,7 @@ async def test_complete_after_sync_async_and_self_finishing_nodes() -> None:
     by_source = {m["complete"]["source"]["id"]: m for m in seen}
     assert by_source["sync"]["payload"] == {"n": 1}
     assert by_source["later"]["complete"] == {
-        "source": {"id": "later", "type": "test-later", "name": "later"}}
+        "source": {"id": "later", "type": "test-later"}}
 
 
 # -- lifecycle ------------------------------------------------------------------------------------

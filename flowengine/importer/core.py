@@ -302,6 +302,8 @@ class Importer:
         cx = _NodeContext(self, node, flow)
         kind = node["type"]
         converter = conv.CONVERTERS.get(kind)
+        if converter is None and not kind.startswith("subflow:") and kind in self.registry:
+            converter = _plugin_node  # a type a plugin provides (--nodes DIR, a package)
         converted: conv.Converted | None = None
         reason = ""
         if converter is None:
@@ -660,6 +662,19 @@ def _unique(base: str, taken: set[str]) -> str:
         candidate = f"{name}-{n}"
     taken.add(candidate)
     return candidate
+
+
+#: Node-RED's own fields of every node, never part of a node type's configuration.
+_COMMON_FIELDS = {"id", "type", "z", "g", "name", "x", "y", "w", "h", "wires", "d", "info",
+                  "l", "inputLabels", "outputLabels", "icon", "_slug_prefix", "_env_chain",
+                  "_depth", "_subflow"}
+
+
+def _plugin_node(node: Node, cx: conv.Context) -> conv.Converted:
+    """A node of a type a plugin registers under the same name: imported as that type, with
+    its Node-RED properties as its configuration (the plugin's schema then checks them)."""
+    config = {k: v for k, v in node.items() if k not in _COMMON_FIELDS}
+    return conv.Converted(node["type"], config)
 
 
 def _unknown_reason(node: Node) -> str:

@@ -32,7 +32,7 @@ class NodeEntry:
     def body(self) -> dict[str, Any]:
         """The node's mapping: common fields first, wires last."""
         body: dict[str, Any] = {"type": self.type}
-        if self.name and self.name != self.id:
+        if self.name:  # as Node-RED names error, status and complete sources
             body["name"] = self.name
         if self.disabled:
             body["disabled"] = True

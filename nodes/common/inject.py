@@ -2,7 +2,10 @@
 
 ``payload``, ``topic`` and ``props`` take every value kind (literals and references, see
 flow-format.md), evaluated in order for each message, so a JSONata value sees the message being
-built. The admin API (and tests) trigger the node with :meth:`InjectNode.inject`.
+built. ``props`` given as a list of one-key maps is the whole message, in Node-RED's ``props``
+order (``payload`` and ``topic`` only where the list names them). The admin API (and tests)
+trigger the node with :meth:`InjectNode.inject`. As Node-RED's inject does ``send(msg);
+done()``, complete nodes watching an inject receive each message it sends.
 """
 
 from __future__ import annotations
@@ -44,8 +47,14 @@ class InjectNode(Node):
     schema = s.obj({
         "payload": s.value({"date": "now"}, "Value of msg.payload."),
         "topic": s.value(description="Value of msg.topic (omitted when not given)."),
-        "props": {"type": "object", "description": "More message properties: path -> value, "
-                  "evaluated in order after payload and topic.", "additionalProperties": True},
+        "props": {"anyOf": [
+            {"type": "object", "additionalProperties": True},
+            {"type": "array", "items": {"type": "object", "minProperties": 1,
+                                        "maxProperties": 1}}],
+                  "description": "More message properties: path -> value, evaluated in order "
+                  "after payload and topic. As a list of one-key maps ([{topic: a}, {payload: "
+                  "{jsonata: topic}}]) it is the whole message in that order: `payload` and "
+                  "`topic` are then not used, so a list without payload sends no payload."},
         "once": s.boolean(False, "Send once after the flow starts."),
         "once_delay": s.duration(0.1, "Delay of the first message when `once` is set."),
         "repeat": s.duration(description="Send every interval (e.g. 5s)."),
@@ -55,11 +64,17 @@ class InjectNode(Node):
 
     def configure(self, config: dict[str, Any]) -> None:
         # (path, value, field name for errors), evaluated in this order for each message.
-        props: list[tuple[str, Any, str]] = [("payload", config["payload"], "payload")]
-        if "topic" in config:
-            props.append(("topic", config["topic"], "topic"))
-        props.extend((path, value, f"props.{path}")
-                     for path, value in (config.get("props") or {}).items())
+        listed = config.get("props")
+        props: list[tuple[str, Any, str]] = []
+        if isinstance(listed, list):
+            props.extend((path, value, f"props[{i}].{path}")
+                         for i, entry in enumerate(listed) for path, value in entry.items())
+        else:
+            props.append(("payload", config["payload"], "payload"))
+            if "topic" in config:
+                props.append(("topic", config["topic"], "topic"))
+            props.extend((path, value, f"props.{path}")
+                         for path, value in (listed or {}).items())
         self._props = [(compile_path(path, field), compile_value(value, field))
                        for path, value, field in props]
         self._repeat = parse_duration(config["repeat"]) if config.get("repeat") else None
@@ -100,9 +115,10 @@ class InjectNode(Node):
                 if result is not MISSING:
                     path.set(msg, result)
         except Exception as exc:
-            self.error(exc, msg)
+            self.done(msg, exc)
             return msg
         self.send(msg)
+        self.done(msg)
         return msg
 
     async def _once(self) -> None:

@@ -48,10 +48,10 @@ class LinkOutNode(Node):
         self._return = config["mode"] == RETURN
 
     def on_input(self, msg: dict[str, Any]) -> None:
+        msg["_event"] = self._event  # in both modes, as Node-RED's link out
         if self._return:
             self._return_to_caller(msg)
             return
-        msg["_event"] = self._event
         runtime = self.runtime
         # Targets are looked up per message: a reload may have replaced (or stopped) them.
         targets = [node for node_id in self._links

@@ -288,11 +288,28 @@ class _Waits(_Policy):
                 self._release(key)
             if command:
                 node.done(msg)
-        node.report_depth(lambda: len(self.pending))
+            self._show_count()
+        elif self._counts():
+            self._show_count()
+
+    def _counts(self) -> bool:
+        # Node-RED shows the number of waiting messages for fixed delays over 1 s (and
+        # random ones, when the fixed delay field is 1 s or more) and for variable delays.
+        node = self.node
+        return node.mode == "delayv" or node.timeout > 1 or (
+            node.mode == "random" and node.timeout >= 1)
+
+    def _show_count(self) -> None:
+        self.node.status({"fill": "blue", "shape": "dot", "text": str(len(self.pending))})
 
     def _release(self, key: int) -> None:
         _, msg = self.pending.pop(key)
-        self.node.emit(msg)
+        if self.node.mode == "delayv" and not self.pending:
+            self.node.status({})
+        self.node.send(msg)
+        if self._counts():
+            self._show_count()  # updated on release too, as Node-RED does
+        self.node.done(msg)
 
     def clear(self) -> None:
         pending, self.pending = self.pending, {}

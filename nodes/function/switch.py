@@ -77,6 +77,9 @@ RULE_SCHEMA: s.Schema = {
 class SwitchNode(Node):
     type = "switch"
     category = "function"
+    # Node-RED 5's switch takes its input with a one-argument handler: it never calls done,
+    # so complete nodes never fire for it (checked with the differential test).
+    auto_done = False
     description = ("Routes each message by the value of a property (default msg.payload): one "
                    "output per rule, in order; the message goes to every output whose rule "
                    "matches (or only the first, with checkall: false). Rules compare with "

@@ -168,7 +168,7 @@ class TriggerNode(Node):
             armed = self._armed.pop(key, None)
             if armed is not None:
                 armed.cancel()
-            self.status({})
+            self._show_count()
             return None
         duration = self.duration
         if self.config["override_delay"]:
@@ -227,8 +227,15 @@ class TriggerNode(Node):
         elif duration > 0:
             armed.timer = self._later(duration, key)
         self._armed[key] = armed  # duration 0: armed until a reset
-        self.status({"fill": "blue", "shape": "dot", "text": " "})
+        self._show_count()
         return None if self.op1 is NOTHING else clone_message(msg)
+
+    def _show_count(self) -> None:
+        """Node-RED's status: nothing when idle, a blue dot for one armed topic, the number of
+        armed topics when there are several."""
+        armed = len(self._armed)
+        self.status({} if armed == 0 else {"fill": "blue", "shape": "dot"} if armed == 1
+                    else {"fill": "blue", "shape": "dot", "text": str(armed)})
 
     def _evaluate(self, op: Op, msg: dict[str, Any]) -> Any:
         if isinstance(op, Mustache):
@@ -253,7 +260,7 @@ class TriggerNode(Node):
         armed = self._armed.pop(key, None)
         if armed is None:
             return
-        self.status({})
+        self._show_count()
         if self.op2 is NOTHING:
             return
         if self.op2 is LATEST:

@@ -51,19 +51,24 @@ class HttpRequest(Mapping[str, Any]):
     (a repeated key gives a list), ``headers`` (lower-case names), ``cookies``, ``body`` (the
     parsed body; None for GET), ``files`` (multipart uploads when the node has ``upload``:
     ``{fieldname, originalname, mimetype, size, buffer}``), ``remote`` (the peer's address).
-    ``raw`` is the underlying ``aiohttp.web.Request``.
+    ``raw`` is the underlying ``aiohttp.web.Request``. Express's ``originalUrl`` (as ``url``:
+    routes are mounted at the root), ``baseUrl`` (``""``), ``hostname`` (the Host header without
+    its port), ``ip`` (as ``remote``), ``protocol`` (``http`` or ``https``) and ``route``
+    (``{path, methods}``: the http-in node's path pattern) are there too, as Node-RED flows read
+    them.
     """
 
-    FIELDS = ("method", "url", "path", "params", "query", "headers", "cookies", "body",
-              "files", "remote")
-    __slots__ = ("_cookies", "_headers", "_query", "body", "files", "params", "raw")
+    FIELDS = ("method", "url", "originalUrl", "baseUrl", "path", "hostname", "ip", "protocol",
+              "route", "params", "query", "headers", "cookies", "body", "files", "remote")
+    __slots__ = ("_cookies", "_headers", "_query", "body", "files", "params", "raw", "route")
 
     def __init__(self, request: web.Request, params: dict[str, str], body: Any = None,
-                 files: list[dict[str, Any]] | None = None):
+                 files: list[dict[str, Any]] | None = None, route: dict[str, Any] | None = None):
         self.raw = request
         self.params = params
         self.body = body
         self.files = files
+        self.route = route
         # Headers, query and cookies are built on first use: most flows never read them, and
         # this object is made for every request.
         self._headers: dict[str, Any] | None = None
@@ -79,8 +84,33 @@ class HttpRequest(Mapping[str, Any]):
         return self.raw.raw_path  # as sent: path and query string, still percent-encoded
 
     @property
+    def originalUrl(self) -> str:  # Express's name
+        return self.raw.raw_path
+
+    @property
+    def baseUrl(self) -> str:  # Express's name
+        return ""  # http-in routes are mounted at the root
+
+    @property
     def path(self) -> str:
         return self.raw.path
+
+    @property
+    def hostname(self) -> str | None:
+        host = self.raw.headers.get("Host")
+        if not host:
+            return None
+        if host.startswith("["):  # an IPv6 literal keeps its brackets, as in Express
+            return host[:host.index("]") + 1] if "]" in host else host
+        return host.split(":", 1)[0]
+
+    @property
+    def ip(self) -> str | None:
+        return self.raw.remote
+
+    @property
+    def protocol(self) -> str:
+        return self.raw.scheme
 
     @property
     def remote(self) -> str | None:
@@ -249,7 +279,9 @@ class HttpInNode(Node):
         future: asyncio.Future[web.StreamResponse | None] = loop.create_future()
         res = HttpResponseHandle(request, future, self.id)
         self._pending.add(res)
-        self.send({"_msgid": new_msgid(), "req": HttpRequest(request, params, body, files),
+        route = {"path": self._url, "methods": {
+            ("_all" if self._method == "all" else self._method): True}}
+        self.send({"_msgid": new_msgid(), "req": HttpRequest(request, params, body, files, route),
                    "res": res, "payload": payload})
         # A plain timer rather than asyncio.timeout(): this is the per-request hot path, and a
         # timer that completes the future costs a fraction of a task cancellation.

@@ -342,7 +342,11 @@ class HttpRequestNode(Node):
         msg["headers"] = headers
         msg["responseUrl"] = str(response.url)
         msg["redirectList"] = [_redirect(hop) for hop in response.history]
-        msg["responseCookies"] = _cookies(response.cookies)
+        msg["retry"] = 0  # Node-RED's count of retries after a dropped keep-alive connection
+        if "set-cookie" in headers:  # as Node-RED: only when the answer sets cookies
+            msg["responseCookies"] = _cookies(response.cookies)
+        else:
+            msg.pop("responseCookies", None)
         ret = self.config["ret"]
         if ret == "bin":
             msg["payload"] = data

@@ -3,73 +3,25 @@ media server: create, invoke, subscribe/events, connect, getStats, errors, a dro
 its reconnection, release. The Node script is js/session.js; the test relays its socket through
 a TcpRelay so that it can cut the connection when the script asks for it.
 
-The client is installed with npm into a cache folder outside the repository
-(``$FLOWENGINE_TEST_CACHE``, default ``~/.cache/flowengine-tests``), keyed by a hash of
-js/package.json, with ``--ignore-scripts`` (kurento-client 7.3.0's postinstall script is missing
-from its tarball) and ``reconnect-ws`` pinned to the npm release (the package names a GitHub
-fork). Without node or npm the test fails: it is never skipped.
+The client comes from the ``kurento_js`` fixture (tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import hashlib
 import json
 import os
 import re
-import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kurento_helpers import TcpRelay
 
-JS_DIR = Path(__file__).parent / "js"
-SCRIPT = JS_DIR / "session.js"
-INSTALL_TIMEOUT = 600  # seconds
+SCRIPT = Path(__file__).parent / "js" / "session.js"
 SESSION_TIMEOUT = 90  # seconds for the whole Node session
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-
-
-def _cache_root() -> Path:
-    configured = os.environ.get("FLOWENGINE_TEST_CACHE")
-    return Path(configured) if configured else Path.home() / ".cache" / "flowengine-tests"
-
-
-@pytest.fixture(scope="session")
-def kurento_js() -> Iterator[Path]:
-    """The ``node_modules`` folder holding kurento-client 7.3.0 (installed on first use)."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.fail("the JavaScript interop test needs Node.js and npm on PATH "
-                    f"(node: {node}, npm: {npm}); install them (Debian: apt-get install nodejs "
-                    "npm)")
-    manifest = (JS_DIR / "package.json").read_bytes()
-    target = _cache_root() / f"kurento-js-{hashlib.sha256(manifest).hexdigest()[:12]}"
-    target.mkdir(parents=True, exist_ok=True)
-    installed = target / "node_modules" / "kurento-client" / "package.json"
-    with (target / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent test runs install once
-        if not installed.exists():
-            (target / "package.json").write_bytes(manifest)
-            try:
-                done = subprocess.run(
-                    [npm, "install", "--ignore-scripts", "--no-audit", "--no-fund",
-                     "--loglevel=error"], cwd=target, capture_output=True, text=True,
-                    timeout=INSTALL_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                pytest.fail(f"npm install in {target} took more than {INSTALL_TIMEOUT}s")
-            if done.returncode != 0 or not installed.exists():
-                pytest.fail(f"npm install of kurento-client 7.3.0 in {target} failed "
-                            f"(exit {done.returncode}):\n{done.stdout[-3000:]}"
-                            f"{done.stderr[-3000:]}")
-    version = json.loads(installed.read_text())["version"]
-    assert version == "7.3.0", f"{installed} is version {version}"
-    yield target / "node_modules"
 
 
 async def run_session(node_modules: Path, relay: TcpRelay) -> tuple[list[dict[str, Any]],

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import av
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import VideoStreamTrack
 from aiortc.sdp import candidate_from_sdp, candidate_to_sdp
 
@@ -192,10 +192,16 @@ async def trickle_from_server(client, endpoint: str, pc: RTCPeerConnection) -> l
             await add_kurento_candidate(pc, event["data"]["candidate"])
 
 
-async def view(client, endpoint: str) -> tuple[RTCPeerConnection, FrameCounter]:
-    """A receive-only test peer negotiated with ``endpoint`` (trickle ICE both ways)."""
+async def view(
+    client, endpoint: str, mime_type: str | None = None
+) -> tuple[RTCPeerConnection, FrameCounter]:
+    """A receive-only test peer negotiated with ``endpoint`` (trickle ICE both ways); with
+    ``mime_type`` (``"video/H264"``), it takes that codec only."""
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    pc.addTransceiver("video", direction="recvonly")
+    transceiver = pc.addTransceiver("video", direction="recvonly")
+    if mime_type is not None:
+        codecs = RTCRtpSender.getCapabilities("video").codecs
+        transceiver.setCodecPreferences([c for c in codecs if c.mimeType == mime_type])
     tracks: asyncio.Queue = asyncio.Queue()
     pc.on("track", tracks.put_nowait)
     await pc.setLocalDescription(await pc.createOffer())
@@ -212,10 +218,13 @@ async def view(client, endpoint: str) -> tuple[RTCPeerConnection, FrameCounter]:
     return pc, FrameCounter(await asyncio.wait_for(tracks.get(), 10))
 
 
-async def publish(client, endpoint: str) -> RTCPeerConnection:
-    """A test peer sending :class:`SyntheticVideo` to ``endpoint``."""
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    pc.addTrack(SyntheticVideo())
+async def publish(client, endpoint: str, pc: RTCPeerConnection | None = None
+                  ) -> RTCPeerConnection:
+    """A test peer sending :class:`SyntheticVideo` to ``endpoint`` (or ``pc``, a peer whose
+    tracks are added already)."""
+    if pc is None:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc.addTrack(SyntheticVideo())
     await pc.setLocalDescription(await pc.createOffer())
     for event in ("IceCandidateFound", "IceGatheringDone"):
         await client.result("subscribe", {"object": endpoint, "type": event})

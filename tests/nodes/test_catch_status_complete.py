@@ -185,7 +185,7 @@ async def test_st_02_status_shapes() -> None:
         """
     async with flow(nodes) as h:
         seen = await run(h, ("watch",), [("n1", {"payload": 1})])
-    source = {"id": "n1", "type": "function", "name": "n1"}
+    source = {"id": "n1", "type": "function"}  # unnamed: no name, as in Node-RED
     assert [m["status"] for m in seen["watch"]] == [
         {"fill": "red", "shape": "dot", "text": "42", "source": source},
         {"text": "plain", "source": source},

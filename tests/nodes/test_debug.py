@@ -5,6 +5,7 @@ prints a line to the console log.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -127,9 +128,70 @@ async def test_db_06_inactive_publishes_nothing_but_finishes_the_message() -> No
         await h.settle()
         assert debug_events(h) == []
     assert done["payload"] == "quiet"
-    assert done["complete"]["source"] == {"id": "node", "type": "debug", "name": "node"}
+    assert done["complete"]["source"] == {"id": "node", "type": "debug"}
 
 
 async def test_db_06_debug_has_no_outputs() -> None:
     async with NodeHarness("debug", {}) as h:
         assert h.node("node").wired_ids == []
+
+
+# -- "show in node status" (Node-RED's tostatus/statusType/statusVal) ------------------------------
+
+def shown(h: NodeHarness) -> list[dict[str, Any]]:
+    return [e["status"] for e in h.statuses if e["node"] == "node"]
+
+
+async def status_after(config: dict[str, Any], *msgs: dict[str, Any]) -> list[dict[str, Any]]:
+    async with NodeHarness("debug", {"console": False, **config}) as h:
+        for msg in msgs:
+            h.send(msg)
+            await h.settle()
+        return shown(h)
+
+
+async def test_status_auto_shows_the_value_as_node_inspects_it_cut_to_32_characters() -> None:
+    statuses = await status_after({"status": "auto"}, {"payload": "text"},
+                                  {"payload": {"a": 1, "b": "x"}}, {"payload": "y" * 40})
+    assert statuses == [{"fill": "grey", "shape": "ring"}, {"fill": "", "shape": "", "text": ""},
+                        {"fill": "grey", "shape": "dot", "text": "text"},
+                        {"fill": "grey", "shape": "dot", "text": "{ a: 1, b: 'x' }"},
+                        {"fill": "grey", "shape": "dot", "text": "y" * 32 + "..."}]
+
+
+async def test_status_auto_shows_an_error_in_red_and_a_status_message_as_it_is() -> None:
+    statuses = await status_after(
+        {"status": "auto"}, {"payload": 1, "error": {"message": "boom"}},
+        {"status": {"fill": "green", "shape": "dot", "text": "up", "source": {"id": "x"}}})
+    assert statuses[2:] == [{"fill": "red", "shape": "dot", "text": "boom"},
+                            {"fill": "green", "shape": "dot", "text": "up"}]
+
+
+async def test_status_counter_counts_messages_shown_at_most_every_tenth_of_a_second() -> None:
+    async with NodeHarness("debug", {"console": False, "status": "counter"}) as h:
+        for n in range(3):
+            h.send({"payload": n})
+        await h.settle()
+        await asyncio.sleep(0.3)  # a burst is shown once, 0.2 s after its last message
+        statuses = shown(h)
+    assert statuses[0] == {"fill": "grey", "shape": "ring"}
+    assert statuses[1] == {"fill": "blue", "shape": "ring", "text": "0"}
+    assert statuses[-1] == {"fill": "blue", "shape": "ring", "text": "3"}
+
+
+async def test_status_of_a_property_or_a_jsonata_expression() -> None:
+    topic = await status_after({"status": {"msg": "topic"}}, {"payload": 1, "topic": "t1"})
+    computed = await status_after({"status": {"jsonata": "payload * 2 & ' units'"}},
+                                  {"payload": 5})
+    assert topic[-1]["text"] == "t1" and computed[-1]["text"] == "10 units"
+
+
+async def test_debug_ignores_its_own_status_coming_back_through_a_status_node() -> None:
+    statuses = await status_after({"status": "auto"}, {"payload": "a"}, {
+        "status": {"text": "a", "source": {"id": "node"}}})
+    assert statuses[-1]["text"] == "a" and len(statuses) == 3
+
+
+async def test_expression_is_what_the_debug_node_shows() -> None:
+    event = await publish(None, {"expression": "payload.a & '!'"}, {"payload": {"a": "x"}})
+    assert event["msg"] == "x!"

@@ -429,3 +429,25 @@ async def test_close_cancels_the_timers() -> None:
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.4)
     assert h.output_now(0) == []
+
+
+async def _statuses_of_delay(config: dict[str, Any], msgs: int, wait: float) -> list[str]:
+    async with NodeHarness("delay", config) as h:
+        for n in range(msgs):
+            h.send({"payload": n})
+        await h.output(0, msgs, timeout=wait + 2)
+        await h.settle()
+        return [e["status"].get("text", "") for e in h.statuses if e["node"] == "node"]
+
+
+async def test_fixed_delay_over_one_second_counts_waiting_messages_on_arrival_and_release() -> None:
+    assert await _statuses_of_delay({"timeout": 1.1}, 2, 1.1) == ["1", "2", "1", "0"]
+
+
+async def test_fixed_delay_of_a_second_or_less_shows_no_count() -> None:
+    assert await _statuses_of_delay({"timeout": 0.1}, 2, 0.1) == []
+
+
+async def test_variable_delay_clears_then_counts_on_release() -> None:
+    statuses = await _statuses_of_delay({"pause_type": "delayv", "timeout": 0.05}, 1, 0.05)
+    assert statuses == ["1", "", "0"]

@@ -215,7 +215,7 @@ async def test_fn_11_node_error_with_msg_reaches_catch() -> None:
         [err] = await caught(h)
     assert err["payload"] == "foo" and err["topic"] == "bar"
     assert err["error"] == {"message": "This is an error", "source": {
-        "id": "node", "type": "function", "name": "node", "count": 1}}
+        "id": "node", "type": "function", "count": 1}}
 
 
 async def test_fn_12_raised_exception_reaches_catch() -> None:

@@ -216,3 +216,26 @@ async def test_repeat_stops_when_the_flow_stops() -> None:
     sent = node.msgs_out
     await asyncio.sleep(0.3)
     assert node.msgs_out == sent
+
+
+async def test_props_list_is_the_message_in_node_reds_order() -> None:
+    config = {"props": [{"topic": "T"}, {"payload": {"jsonata": "topic & '!'"}}]}
+    async with inject(config) as h:
+        msg = await trigger(h)
+    assert msg["payload"] == "T!" and list(msg) == ["_msgid", "topic", "payload"]
+
+
+async def test_props_list_without_payload_sends_no_payload_and_empty_topic_is_kept() -> None:
+    async with inject({"props": [{"topic": ""}, {"n": 3}]}) as h:
+        msg = await trigger(h)
+    assert "payload" not in msg and msg["topic"] == "" and msg["n"] == 3
+
+
+async def test_inject_completes_what_it_sends_as_node_red_does() -> None:
+    extra = {"done": {"type": "complete", "scope": ["node"]}}
+    async with inject({"payload": "x"}, extra_nodes=extra) as h:
+        h.watch_output("done")
+        await trigger(h)
+        [completed] = await h.output(0, node_id="done")
+    assert completed["payload"] == "x"
+    assert completed["complete"] == {"source": {"id": "node", "type": "inject"}}

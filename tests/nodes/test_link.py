@@ -152,7 +152,9 @@ async def test_lk_09_link_source_inside_the_subroutine() -> None:
     assert re.fullmatch(r"[0-9a-f]{28}", entry["id"])
 
 
-async def test_lk_09_returned_message_keeps_event() -> None:
+async def test_lk_09_returned_message_carries_the_return_nodes_event() -> None:
+    # Node-RED 5.0.7's link out sets msg._event in return mode too (checked with the
+    # differential test, link-call-static).
     flow = """\
 flow: test
 nodes:
@@ -166,7 +168,7 @@ nodes:
     async with FlowHarness.from_yaml(flow) as h:
         h.send("call", {"payload": 1})
         [msg] = await h.received("out")
-    assert msg["_event"] == "node:hop"
+    assert msg["_event"] == "node:ret"
     assert "_linkSource" not in msg
 
 
@@ -280,8 +282,7 @@ nodes:
     assert caught["target"] == "double payload"
     assert caught["payload"] == 4
     assert caught["error"]["message"] == "timeout"
-    assert caught["error"]["source"] == {"id": "link-call", "type": "link call",
-                                         "name": "link-call", "count": 1}
+    assert caught["error"]["source"] == {"id": "link-call", "type": "link call", "count": 1}
     assert caught["_linkSource"] == []
     assert h.received_now("out") == []
 

@@ -22,9 +22,7 @@ def inject(n: dict[str, Any], cx: Context) -> Converted:
     if not isinstance(props, list):  # before Node-RED 1.1: payload and topic only
         props = [{"p": "payload", "v": n.get("payload"), "vt": n.get("payloadType")},
                  {"p": "topic", "v": n.get("topic"), "vt": "str"}]
-    config: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
-    has_payload = False
+    ordered: list[tuple[str, Any]] = []
     for prop in props:
         if not isinstance(prop, dict) or not prop.get("p"):
             continue
@@ -33,19 +31,20 @@ def inject(n: dict[str, Any], cx: Context) -> Converted:
             value, kind = n.get("payload"), n.get("payloadType")
         elif name == "topic" and "v" not in prop:
             value, kind = n.get("topic"), "str"
-        converted = cx.value(value, kind or "str", f"property {name}")
-        if name == "payload":
-            has_payload = True
-            config["payload"] = converted
-        elif name == "topic":
-            if converted != "":
-                config["topic"] = converted
-        else:
-            extra[name] = converted
-    if not has_payload:
-        cx.note("no payload property: the imported inject sends the timestamp as payload")
-    if extra:
-        config["props"] = extra
+        ordered.append((name, cx.value(value, kind or "str", f"property {name}")))
+    names = [name for name, _ in ordered]
+    config: dict[str, Any] = {}
+    if names[:1] == ["payload"] and "topic" not in names[2:]:
+        # The usual shape: payload, then topic, then the rest, as the node's own fields.
+        config["payload"] = ordered[0][1]
+        extra = dict(ordered[1:])
+        if "topic" in extra:
+            config["topic"] = extra.pop("topic")
+        if extra:
+            config["props"] = extra
+    else:
+        # Node-RED's order (a payload read after the topic), or no payload at all.
+        config["props"] = [{name: value} for name, value in ordered]
     if truthy(n.get("once")):
         config["once"] = True
         delay = js_number(n.get("onceDelay") or 0.1)
@@ -64,7 +63,7 @@ def debug(n: dict[str, Any], cx: Context) -> Converted:
     config: dict[str, Any] = {}
     complete = n.get("complete", "false")
     if n.get("targetType") == "jsonata":
-        cx.note(f"shows the JSONata result {complete!r}: the imported debug shows msg.payload")
+        config["expression"] = str(complete or "")
     elif complete in (True, "true"):
         config["complete"] = True
     elif isinstance(complete, str) and complete not in ("", "false", "payload"):
@@ -75,7 +74,14 @@ def debug(n: dict[str, Any], cx: Context) -> Converted:
     if not (truthy(n.get("tosidebar", True)) or truthy(n.get("console"))):
         config["console"] = False
     if truthy(n.get("tostatus")):
-        cx.note("'show in node status' is not imported")
+        kind, value = n.get("statusType") or "auto", n.get("statusVal")
+        if kind in ("auto", "counter"):
+            config["status"] = kind
+        elif kind in ("msg", "jsonata"):
+            config["status"] = {kind: value or (complete if kind == "msg" else "payload")}
+        else:
+            config["status"] = "auto"
+            cx.note(f"shows a '{kind}' value in its status: the imported debug shows 'auto'")
     return Converted("debug", config)
 
 

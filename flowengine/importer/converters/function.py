@@ -167,16 +167,17 @@ def template(n: dict[str, Any], cx: Context) -> Converted:
 def delay(n: dict[str, Any], cx: Context) -> Converted:
     mode = n.get("pauseType") or "delay"
     config: dict[str, Any] = {"pause_type": mode}
-    if mode in ("delay", "delayv"):
+    if mode in ("delay", "delayv", "random"):
+        # Random delays keep it too: Node-RED shows their status when it is 1 s or more.
         config["timeout"] = duration(n.get("timeout", 5),
                                      UNIT_MS.get(n.get("timeoutUnits") or "seconds", 1000))
-    elif mode == "random":
+    if mode == "random":
         unit = UNIT_MS.get(n.get("randomUnits") or "seconds", 1000)
         bounds = sorted((seconds(n.get("randomFirst", 1), unit),
                          seconds(n.get("randomLast", 5), unit)))  # either order in Node-RED
         config["random_first"] = duration(bounds[0], 1000)
         config["random_last"] = duration(bounds[1], 1000)
-    else:
+    elif mode not in ("delay", "delayv"):
         rate = js_number(n.get("rate", 1))
         config["rate"] = rate if rate == rate and rate > 0 else 1
         periods = js_number(n.get("nbRateUnits") or 1)

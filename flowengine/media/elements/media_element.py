@@ -7,8 +7,12 @@ connected (40004).
 
 Media: an element's outputs are :class:`~flowengine.media.engine.hub.MediaHub` objects, one per
 kind (``"audio"``, ``"video"``), created on demand. A sink reads its source's hub for that kind;
-``input_changed`` tells a subclass when that hub changes. DATA connections are bookkept only
-(data channels are not supported).
+``input_changed`` tells a subclass when that hub changes.
+
+Data: an element that produces data messages (a WebRtcEndpoint's data channel) hands each to
+:meth:`MediaElementImpl.push_data`, which gives it to every sink connected to it for DATA
+(``receive_data``); an element without data support drops what it receives, as a KMS element
+without a data pad.
 """
 
 from __future__ import annotations
@@ -17,11 +21,16 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from flowengine.kurento.errors import CONNECT_ERROR, KurentoError
+from flowengine.kurento.errors import (
+    CONNECT_ERROR,
+    MEDIA_OBJECT_ILLEGAL_PARAM_ERROR,
+    KurentoError,
+)
 from flowengine.kurento.jsonrpc import complex_value
 from flowengine.media import model
 from flowengine.media.elements.media_object import MediaObjectImpl
 from flowengine.media.engine.hub import MediaHub
+from flowengine.media.engine.latency import ArrivalLog
 
 MEDIA_TYPES = ("AUDIO", "VIDEO", "DATA")
 KIND_OF = {"AUDIO": "audio", "VIDEO": "video"}
@@ -83,8 +92,24 @@ class MediaElementImpl(MediaObjectImpl):
                 queue_size=self.ctx.settings.media_queue_frames,
                 on_keyframe_request=self.on_keyframe_request if kind == "video" else None,
             )
+            if self.latency_stats():
+                hub.arrivals = ArrivalLog()
             self.outputs[kind] = hub
         return hub
+
+    def latency_stats(self) -> bool:
+        """Whether the pipeline measures latencies (its ``latencyStats`` property)."""
+        pipeline = self.pipeline
+        return bool(pipeline is not None and pipeline.get_property("latencyStats"))
+
+    def latency_stats_changed(self, enabled: bool) -> None:
+        """The pipeline's ``latencyStats`` changed: time the arrivals of this element's
+        outputs (see :mod:`~flowengine.media.engine.latency`), or stop."""
+        for hub in self.outputs.values():
+            if enabled and hub.arrivals is None:
+                hub.arrivals = ArrivalLog()
+            elif not enabled:
+                hub.arrivals = None
 
     def input_hub(self, kind: str) -> MediaHub | None:
         """The hub currently feeding this element's ``kind`` input."""
@@ -97,6 +122,15 @@ class MediaElementImpl(MediaObjectImpl):
 
     def on_keyframe_request(self) -> None:
         """Hook: a reader of this element's encoded video needs a key frame."""
+
+    def push_data(self, message: str | bytes) -> None:
+        """Give a data message (text or binary) to every sink connected for DATA."""
+        for conn in list(self.sink_connections):
+            if conn.media_type == "DATA" and not conn.sink.released:
+                conn.sink.receive_data(message)
+
+    def receive_data(self, message: str | bytes) -> None:
+        """Hook: a data message reached this element's DATA input (dropped by default)."""
 
     # --- connect / disconnect ---------------------------------------------------------------------
 
@@ -210,14 +244,17 @@ class MediaElementImpl(MediaObjectImpl):
         return {}
 
     def is_media_flowing_in(self, media_type: str, sink_media_description: str = DEFAULT) -> bool:
+        _no_data(media_type, "MediaFlowingIn")
         return self.flow_in.get(media_type, False)
 
     def is_media_flowing_out(
         self, media_type: str, source_media_description: str = DEFAULT
     ) -> bool:
+        _no_data(media_type, "MediaFlowingOut")
         return self.flow_out.get(media_type, False)
 
     def is_media_transcoding(self, media_type: str, bin_name: str = DEFAULT) -> bool:
+        _no_data(media_type, "MediaTranscoding")
         return self.transcoding_state.get(media_type, False)
 
     def check_flow(self) -> None:
@@ -275,3 +312,11 @@ class MediaElementImpl(MediaObjectImpl):
         for hub in self.outputs.values():
             hub.close()
         await super().release()
+
+
+def _no_data(media_type: str, what: str) -> None:
+    """KMS answers the flow and transcoding queries for DATA with 40107."""
+    if media_type == "DATA":
+        raise KurentoError(
+            MEDIA_OBJECT_ILLEGAL_PARAM_ERROR, f"Media type DATA is not supported for {what}"
+        )

@@ -40,6 +40,14 @@ class MediaPipelineImpl(MediaObjectImpl):
                 except Exception:  # one element's bug must not stop the others' events
                     log.exception("flow check failed for %s", element.id)
 
+    def set_latency_stats(self, enabled: bool) -> None:
+        """KMS's ``setLatencyStats``: every element, now and later, measures latencies."""
+        if enabled == bool(self.get_property("latencyStats")):
+            return
+        self._props["latencyStats"] = enabled
+        for element in self.elements():
+            element.latency_stats_changed(enabled)
+
     def get_gstreamer_dot(self, details: str | None = None) -> str:
         lines = [f'digraph "{self.id}" {{']
         for element in self.elements():

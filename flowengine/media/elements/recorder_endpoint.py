@@ -1,28 +1,34 @@
 """``RecorderEndpoint``: records what is connected to it into a file of the media directory.
 
-States: STOP -record-> START (``Recording``) -pause-> PAUSE (``Paused``) -record-> START;
-``stop``/``stopAndWait`` -> STOP, and ``Stopped`` is emitted once the file is complete.
-``stopAndWait`` answers only then; ``release`` of a recording recorder also finishes the file
-first, so releasing right after ``stop`` never truncates it (Kurento users' pain #2). A new
-``record`` after a stop writes the file again from the start.
+States and events as KMS's recorder (kms-elements ``kmsrecorderendpoint.c`` and
+``RecorderEndpointImpl.cpp``): ``record`` goes to START (``UriEndpointStateChanged``, then
+``Recording``); ``pause`` to PAUSE (``Paused``; also from a recorder that never recorded);
+``record`` after ``pause`` resumes into the same file. ``stop`` answers at once and the state
+stays as it is until the file is complete; then STOP and ``Stopped``. ``stopAndWait`` answers
+then, and so does ``release`` of a recorder that was not stopped. A stopped recorder does not
+record again (KMS: "Recorder is stopped"); wrong-state calls are not errors (KMS only logs
+them).
 
-Media: the recorder reads decoded frames (``raw``) from the hubs of its sources (one shared
-decode per source), and a :class:`RecordingWriter` thread encodes them for the profile.
+The file grows while recording and is written without decoding when the source's codec fits
+the profile: see :mod:`flowengine.media.engine.recorder`. When the file cannot be written (its
+folder removed, the disk full) the recorder raises ``Error`` with Kurento's error type and
+stops.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
+import logging
 from typing import Any, ClassVar
 
 from flowengine.kurento.errors import MEDIA_OBJECT_ILLEGAL_PARAM_ERROR, KurentoError
 from flowengine.media import model
 from flowengine.media.elements.uri_endpoint import UriEndpointImpl, check_recorder_uri
-from flowengine.media.engine.hub import HubReader, MediaHub, ReaderClosed
-from flowengine.media.engine.recorder import PROFILES, RecordingWriter
-from flowengine.media.engine.units import RAW
+from flowengine.media.engine.hub import MediaHub
+from flowengine.media.engine.recorder import PROFILES, Recording
+
+log = logging.getLogger("flowengine.media.recorder")
 
 
 class RecorderEndpointImpl(UriEndpointImpl):
@@ -43,101 +49,86 @@ class RecorderEndpointImpl(UriEndpointImpl):
         self.profile_name = profile_name
         self.profile = PROFILES[profile_name]
         self.stop_on_eos: bool = bool(self.params.get("stopOnEndOfStream"))
-        self._writer: RecordingWriter | None = None
-        self._readers: dict[str, asyncio.Task[None]] = {}
-        self._started_at = 0.0
-        self._paused_total = 0.0
-        self._paused_at: float | None = None
-        self._finishing: asyncio.Future[Any] | None = None
+        self.recording: Recording | None = None
+        self._stopping: asyncio.Task[None] | None = None
+        self._stopped = False
 
     # --- recording --------------------------------------------------------------------------------
 
     def record(self) -> None:
-        if self.state == "START":
+        if self._stopped or self._stopping is not None or self.state == "START":
+            log.info("record ignored: the recorder is %s", self._describe())
             return
-        if self.state == "PAUSE" and self._writer is not None:
-            if self._paused_at is not None:
-                self._paused_total += time.monotonic() - self._paused_at
-                self._paused_at = None
+        if self.recording is not None:
+            self.recording.resume()
         else:
-            self._writer = RecordingWriter(
-                self.path, self.profile, max_pending=self.ctx.settings.media_queue_frames * 4
+            self.recording = Recording(
+                self.path,
+                self.profile,
+                {kind: self.input_hub(kind) for kind in self.profile.kinds},
+                on_error=self._on_write_error,
+                max_pending=self.ctx.settings.media_queue_frames * 10,
             )
-            self._started_at = time.monotonic()
-            self._paused_total = 0.0
-            self._finishing = None
-            for kind in self.profile.kinds:
-                self._follow(kind, self.input_hub(kind))
         self._set_state("START")
         self.emit("Recording")
 
     def pause(self) -> None:
-        if self.state == "START":
-            self._paused_at = time.monotonic()
-            self._set_state("PAUSE")
-            self.emit("Paused")
+        if self._stopped or self._stopping is not None or self.state == "PAUSE":
+            log.info("pause ignored: the recorder is %s", self._describe())
+            return
+        if self.recording is not None:
+            self.recording.pause()
+        self._set_state("PAUSE")
+        self.emit("Paused")
 
     def stop(self) -> None:
-        """Stop now; ``Stopped`` follows when the file is complete."""
-        if self._writer is not None and self._finishing is None:
-            self._finishing = asyncio.ensure_future(self._finish())
-        self._set_state("STOP")
+        """Stop taking media now; STOP and ``Stopped`` follow when the file is complete."""
+        if self._stopped or self._stopping is not None or self.state == "STOP":
+            log.info("stop ignored: the recorder is %s", self._describe())
+            return
+        if self.recording is None:  # paused before ever recording: nothing to finish
+            self._stopped_now()
+            return
+        self._stopping = asyncio.ensure_future(self._finish(self.recording))
 
     async def stop_and_wait(self) -> None:
         self.stop()
-        if self._finishing is not None:
-            await asyncio.shield(self._finishing)
+        if self._stopping is not None:
+            await asyncio.shield(self._stopping)
 
-    async def _finish(self) -> None:
-        writer, self._writer = self._writer, None
-        for task in self._readers.values():
-            task.cancel()
-        self._readers.clear()
-        if writer is None:
-            return
-        with contextlib.suppress(Exception):
-            await asyncio.wrap_future(writer.finish())
+    async def _finish(self, recording: Recording) -> None:
+        with contextlib.suppress(Exception):  # a write error was reported as it happened
+            await recording.finish()
+        self._stopped_now()
+
+    def _stopped_now(self) -> None:
+        self._stopped = True
+        self._set_state("STOP")
         self.emit("Stopped")
 
+    def _describe(self) -> str:
+        if self._stopped:
+            return "stopped"
+        return "stopping" if self._stopping is not None else f"in state {self.state}"
+
+    def _on_write_error(self, description: str, code: int, error_type: str) -> None:
+        if self.released:
+            return
+        self.emit_error(description, code, error_type)
+        self.stop()
+
     def on_upstream_end_of_stream(self) -> None:
-        if self.stop_on_eos and self.state != "STOP":
+        if self.stop_on_eos:
             self.stop()
 
     # --- inputs -----------------------------------------------------------------------------------
 
     def input_changed(self, kind: str, hub: MediaHub | None) -> None:
-        if self._writer is not None and kind in self.profile.kinds:
-            self._follow(kind, hub)
-
-    def _follow(self, kind: str, hub: MediaHub | None) -> None:
-        old = self._readers.pop(kind, None)
-        if old is not None:
-            old.cancel()
-        if hub is not None:
-            self._readers[kind] = asyncio.ensure_future(self._read(kind, hub.subscribe(RAW)))
-
-    async def _read(self, kind: str, reader: HubReader) -> None:
-        try:
-            while True:
-                frame = await reader.get()
-                writer = self._writer
-                if writer is None:
-                    return
-                if self.state != "START":
-                    continue  # paused: frames are dropped, the clock stands still
-                t = time.monotonic() - self._started_at - self._paused_total
-                writer.put(kind, frame, t)
-        except ReaderClosed:
-            return
-        finally:
-            reader.close()
+        if self.recording is not None and self._stopping is None:
+            self.recording.follow(kind, hub)
 
     async def release(self) -> None:
-        if self._writer is not None or self._finishing is not None:
-            self.stop()
-            if self._finishing is not None:
-                with contextlib.suppress(Exception):
-                    await self._finishing
-        for task in self._readers.values():
-            task.cancel()
+        if self.recording is not None:
+            with contextlib.suppress(Exception):
+                await self.stop_and_wait()
         await super().release()

@@ -20,6 +20,16 @@ Media: what the remote peer sends is tapped encoded (no decode) into the element
 what the element sends comes from :class:`HubTrack`s reading the hub of whatever element is
 connected to it, in the codec negotiated for each sender (pass-through when the source has the
 same codec, one shared transcode otherwise).
+
+Data channels (:mod:`~flowengine.media.engine.datachannel`): with ``useDataChannels`` the
+``m=application`` section of an offer is accepted (and ``generateOffer`` offers one); without,
+it is rejected in the answer as KMS rejects it (port 0), and the peer's channels never open.
+
+Release during setup: every await of ``processOffer``, ``generateOffer``, ``processAnswer`` and
+``addIceCandidate`` goes through :meth:`WebRtcEndpointImpl._step`. A release waits (at most
+``PEER_CLOSE_TIMEOUT``) for the step under way, then closes the peer connection, so that the
+UDP sockets a step opened (candidate gathering) are closed with it; the step then fails with
+40101, as a call on a released object does.
 """
 
 from __future__ import annotations
@@ -29,7 +39,8 @@ import contextlib
 import enum
 import logging
 import time
-from typing import Any, ClassVar
+from collections.abc import Awaitable
+from typing import Any, ClassVar, TypeVar
 
 import ifaddr
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
@@ -39,12 +50,17 @@ from flowengine.kurento.errors import KurentoError
 from flowengine.kurento.jsonrpc import complex_value
 from flowengine.media import model
 from flowengine.media.elements.media_element import MediaElementImpl
+from flowengine.media.engine.datachannel import DataSession
 from flowengine.media.engine.hub import MediaHub
 from flowengine.media.engine.ice import host_addresses, parse_turn_url, rtc_configuration
+from flowengine.media.engine.latency import LatencyStat, TimedHubTrack
 from flowengine.media.engine.rtc import (
     TapQueue,
+    application_accepted,
     candidate_from_kurento,
     candidate_to_kurento,
+    media_sections,
+    reject_application,
     strip_candidates,
     tap_receiver,
 )
@@ -62,6 +78,8 @@ retransmissions when the TURN server no longer answers, and a release (or a serv
 must not wait for that."""
 
 _closing: set[asyncio.Task[Any]] = set()  # peer connections still closing after a release
+
+T = TypeVar("T")
 
 
 class NegotiationState(enum.Enum):
@@ -115,6 +133,7 @@ class WebRtcEndpointImpl(MediaElementImpl):
         self.local_sdp: str | None = None
         self.remote_sdp: str | None = None
         self.tracks: dict[str, HubTrack] = {}
+        self.e2e_latency: dict[str, LatencyStat] = {}
         self.taps: dict[str, TapQueue] = {}
         self._pending: list[Any] = []
         self._gather_requested = False
@@ -124,6 +143,13 @@ class WebRtcEndpointImpl(MediaElementImpl):
         self._ice_state = "DISCONNECTED"
         self._dtls_state = "NEW"
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.use_data_channels: bool = self.params.get("useDataChannels") or False
+        self.data: DataSession | None = None
+        self._releasing = False
+        self._steps = 0
+        self._steps_done = asyncio.Event()
+        self._steps_done.set()
+        self._peer_closed = False
 
     async def start(self) -> None:
         if self.recvonly and self.sendonly:
@@ -159,12 +185,38 @@ class WebRtcEndpointImpl(MediaElementImpl):
         pc.on("connectionstatechange", self._on_connection_state)
         pc.on("iceconnectionstatechange", self._on_ice_state)
         self.pc = pc
+        if self.use_data_channels:
+            self.data = DataSession(pc, self.push_data, self._data_event)
         return pc
+
+    async def _step(self, awaitable: Awaitable[T]) -> T:
+        """Await one step of the setup (see the module docstring)."""
+        if self._releasing:
+            if asyncio.iscoroutine(awaitable):
+                awaitable.close()
+            raise self._released_error()
+        self._steps += 1
+        self._steps_done.clear()
+        try:
+            result = await awaitable
+        finally:
+            self._steps -= 1
+            if not self._steps:
+                self._steps_done.set()
+        if self._releasing:
+            if self._peer_closed:  # the release gave up waiting for this step: sweep after it
+                await _close_ice_sockets(self.pc)
+            raise self._released_error()
+        return result
+
+    def _released_error(self) -> KurentoError:
+        return KurentoError(errors.MEDIA_OBJECT_NOT_FOUND, f"Object '{self.id}' not found")
 
     def _send_track(self, kind: str) -> HubTrack:
         track = self.tracks.get(kind)
         if track is None:
-            track = HubTrack(kind)
+            stat = self.e2e_latency.setdefault(kind, LatencyStat(kind))
+            track = TimedHubTrack(kind, stat)
             track.set_hub(self.input_hub(kind))
             self.tracks[kind] = track
         return track
@@ -205,7 +257,7 @@ class WebRtcEndpointImpl(MediaElementImpl):
     async def _set_local(self, description: RTCSessionDescription) -> None:
         assert self.pc is not None
         with host_addresses(self._ice_addresses()):
-            await self.pc.setLocalDescription(description)
+            await self._step(self.pc.setLocalDescription(description))
         self.local_sdp = self.pc.localDescription.sdp
 
     def input_changed(self, kind: str, hub: MediaHub | None) -> None:
@@ -232,6 +284,8 @@ class WebRtcEndpointImpl(MediaElementImpl):
     # --- SdpEndpoint ------------------------------------------------------------------------------
 
     async def process_offer(self, offer: str) -> str:
+        if self._releasing:
+            raise self._released_error()
         if self.state is not NegotiationState.NEW:
             raise KurentoError(
                 errors.SDP_END_POINT_ALREADY_NEGOTIATED, "Endpoint already negotiated"
@@ -245,11 +299,18 @@ class WebRtcEndpointImpl(MediaElementImpl):
                 for kind in ("audio", "video"):
                     if self.input_hub(kind) is not None and f"m={kind}" in offer:
                         self._prefer_source_codec(pc.addTransceiver(kind, direction="sendrecv"))
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+            await self._step(
+                pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+            )
+        except KurentoError:
+            raise
         except Exception as exc:
             await self._reset_pc()
             raise KurentoError(errors.SDP_PARSE_ERROR, f"Error parsing SDP: {exc}") from None
         self.remote_sdp = offer
+        refuse_data = pc.sctp is not None and not self.use_data_channels
+        if refuse_data:
+            _refuse_sctp(pc)
         try:
             for transceiver in self._transceivers():
                 offered = transceiver._offerDirection or "sendrecv"
@@ -264,7 +325,7 @@ class WebRtcEndpointImpl(MediaElementImpl):
                     else "inactive"
                 )  # fmt: skip
             self._after_negotiation()
-            answer = await pc.createAnswer()
+            answer = await self._step(pc.createAnswer())
             await self._set_local(answer)
         except KurentoError:
             raise
@@ -273,12 +334,16 @@ class WebRtcEndpointImpl(MediaElementImpl):
             raise KurentoError(
                 errors.SDP_END_POINT_PROCESS_OFFER_ERROR, f"Error processing offer: {exc}"
             ) from None
+        if refuse_data:
+            self.local_sdp = reject_application(self.local_sdp or "")
         self.state = NegotiationState.NEGOTIATED
         await self._flush_candidates()
         self._after_local_description()
         return strip_candidates(self.local_sdp or "")
 
     async def generate_offer(self, options: dict[str, Any] | None = None) -> str:
+        if self._releasing:
+            raise self._released_error()
         if self.state is not NegotiationState.NEW:
             raise KurentoError(
                 errors.SDP_END_POINT_ALREADY_NEGOTIATED, "Endpoint already negotiated"
@@ -296,9 +361,14 @@ class WebRtcEndpointImpl(MediaElementImpl):
                 if send:
                     self._prefer_source_codec(transceiver)
                     transceiver.sender.replaceTrack(self._send_track(kind))
-            offer = await pc.createOffer()
+            if self.use_data_channels:
+                # An SCTP transport without a channel: offered after the media, as KMS does.
+                pc._RTCPeerConnection__createSctpTransport()  # type: ignore[attr-defined]
+            offer = await self._step(pc.createOffer())
             await self._set_local(offer)
             self._after_negotiation()
+        except KurentoError:
+            raise
         except Exception as exc:
             await self._reset_pc()
             raise KurentoError(
@@ -309,6 +379,8 @@ class WebRtcEndpointImpl(MediaElementImpl):
         return strip_candidates(self.local_sdp or "")
 
     async def process_answer(self, answer: str) -> str:
+        if self._releasing:
+            raise self._released_error()
         if self.state is NegotiationState.NEGOTIATED:
             raise KurentoError(
                 errors.SDP_END_POINT_ANSWER_ALREADY_PROCCESED, "Sdp Answer already processed"
@@ -322,7 +394,11 @@ class WebRtcEndpointImpl(MediaElementImpl):
             raise KurentoError(errors.SDP_PARSE_ERROR, "Empty answer not valid")
         _check_sdp(answer)
         try:
-            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+            await self._step(
+                self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+            )
+        except KurentoError:
+            raise
         except Exception as exc:
             raise KurentoError(
                 errors.SDP_END_POINT_PROCESS_ANSWER_ERROR, f"Error processing answer: {exc}"
@@ -368,21 +444,17 @@ class WebRtcEndpointImpl(MediaElementImpl):
             self._emit_candidates()
 
     def _emit_candidates(self) -> None:
-        if self._gathering_done or self.pc is None:
+        if self._gathering_done or self.pc is None or self._releasing:
             return
         self._gathering_done = True
         seen: set[int] = set()
         # In m-line order: bundled m-lines share one transport, whose candidates must name the
-        # first m-line of the group (the BUNDLE tag). A transceiver created before the remote
-        # offer (to send a connected source) can come first in aiortc's list with a later
-        # m-line. Chromium accepts candidates of a non-tag m-line but never pairs them: it only
-        # connected through peer-reflexive candidates, and with relay-only ICE not at all.
-        numbered = [
-            (position if (index := t._get_mline_index()) is None else index, t)
-            for position, t in enumerate(self._transceivers())
-        ]
-        for index, transceiver in sorted(numbered, key=lambda item: item[0]):
-            gatherer = transceiver.sender.transport.transport.iceGatherer
+        # first m-line of the group (the BUNDLE tag), which may be the data channels' section
+        # (a browser that creates its channel before adding tracks offers it first). Chromium
+        # accepts candidates of a non-tag m-line but never pairs them: it only connected
+        # through peer-reflexive candidates, and with relay-only ICE not at all.
+        for index, mid, transport in self._ice_transports():
+            gatherer = transport.iceGatherer
             if id(gatherer) in seen:
                 continue  # bundled m-lines share one transport and its candidates
             seen.add(id(gatherer))
@@ -391,9 +463,27 @@ class WebRtcEndpointImpl(MediaElementImpl):
                 external = self._external_address(candidate.ip)
                 self.emit(
                     "IceCandidateFound",
-                    candidate=candidate_to_kurento(candidate, transceiver.mid, index, external),
+                    candidate=candidate_to_kurento(candidate, mid, index, external),
                 )
         self.emit("IceGatheringDone")
+
+    def _ice_transports(self) -> list[tuple[int, str | None, Any]]:
+        """``(m-line index, mid, RTCIceTransport)`` of each accepted m-line of the local
+        description, in m-line order."""
+        if self.pc is None:
+            return []
+        by_mid: dict[str, Any] = {
+            t.mid: t.sender.transport.transport for t in self._transceivers()
+        }
+        sctp = self.pc.sctp
+        if sctp is not None and sctp.mid is not None:
+            by_mid[sctp.mid] = sctp.transport.transport
+        found = []
+        for index, section in enumerate(media_sections(self.local_sdp or "")):
+            transport = by_mid.get(section.mid or "")
+            if section.port != 0 and transport is not None:
+                found.append((index, section.mid, transport))
+        return found
 
     def _external_address(self, ip: str) -> str | None:
         if ":" in ip:
@@ -407,8 +497,8 @@ class WebRtcEndpointImpl(MediaElementImpl):
             raise KurentoError(
                 errors.ICE_ADD_CANDIDATE_ERROR, f"Error adding candidate: {exc}"
             ) from None
-        if parsed is None:
-            return  # end of candidates: aioice needs no marker
+        if parsed is None or self._releasing:
+            return  # end of candidates: aioice needs no marker; a releasing endpoint none
         if self.pc is None or self.pc.remoteDescription is None:
             # aiortc drops candidates added before the remote description (pitfall 4).
             if len(self._pending) < MAX_PENDING_CANDIDATES:
@@ -421,7 +511,9 @@ class WebRtcEndpointImpl(MediaElementImpl):
     async def _add_candidate(self, candidate: Any) -> None:
         assert self.pc is not None
         try:
-            await self.pc.addIceCandidate(candidate)
+            await self._step(self.pc.addIceCandidate(candidate))
+        except KurentoError:
+            raise
         except Exception as exc:
             raise KurentoError(
                 errors.ICE_ADD_CANDIDATE_ERROR, f"Error adding candidate: {exc}"
@@ -430,9 +522,13 @@ class WebRtcEndpointImpl(MediaElementImpl):
     async def _flush_candidates(self) -> None:
         pending, self._pending = self._pending, []
         for candidate in pending:
+            if self._releasing:
+                raise self._released_error()
             try:
                 await self._add_candidate(candidate)
             except KurentoError as exc:
+                if self._releasing:
+                    raise
                 log.warning("%s: buffered candidate rejected: %s", self.id, exc.message)
 
     # --- state events -----------------------------------------------------------------------------
@@ -441,7 +537,7 @@ class WebRtcEndpointImpl(MediaElementImpl):
         self.emit("IceComponentStateChanged", streamId=stream, componentId=1, state=state)
 
     def _on_ice_state(self) -> None:
-        if self.pc is None or self.released:
+        if self.pc is None or self._releasing:
             return
         state = _ICE_STATES.get(self.pc.iceConnectionState, "DISCONNECTED")
         if state != self._ice_state:
@@ -453,7 +549,7 @@ class WebRtcEndpointImpl(MediaElementImpl):
                     self.emit("NewCandidatePairSelected", candidatePair=pair)
 
     def _on_connection_state(self) -> None:
-        if self.pc is None or self.released:
+        if self.pc is None or self._releasing:
             return
         pc_state = self.pc.connectionState
         dtls = {"connected": "CONNECTED", "failed": "FAILED", "closed": "CLOSED"}.get(pc_state)
@@ -477,11 +573,8 @@ class WebRtcEndpointImpl(MediaElementImpl):
             self.emit("MediaSessionStarted" if new == "CONNECTED" else "MediaSessionTerminated")
 
     def _ice_transport(self) -> Any:
-        if self.pc is None:
-            return None
-        for transceiver in self.pc.getTransceivers():
-            return transceiver.sender.transport.transport
-        return None
+        transports = self._ice_transports()
+        return transports[0][2] if transports else None
 
     def _selected_pair(self) -> dict[str, Any] | None:
         transport = self._ice_transport()
@@ -550,23 +643,66 @@ class WebRtcEndpointImpl(MediaElementImpl):
     def request_keyframe(self) -> None:
         self.on_keyframe_request()
 
-    def create_data_channel(self, **_: Any) -> None:
-        raise KurentoError(
-            errors.MEDIA_OBJECT_OPERATION_NOT_SUPPORTED, "Data channels are not supported"
-        )
+    # --- data channels ----------------------------------------------------------------------------
+
+    def _data_session(self) -> DataSession:
+        """The data session, once negotiated with an accepted ``m=application`` (KMS's
+        ``get-data-channel-supported``); 40111 otherwise."""
+        negotiated = self.state is NegotiationState.NEGOTIATED
+        if (
+            self.data is None
+            or not negotiated
+            or not application_accepted(self.remote_sdp or "")
+            or not application_accepted(self.local_sdp or "")
+        ):
+            raise KurentoError(
+                errors.MEDIA_OBJECT_OPERATION_NOT_SUPPORTED, "Data channels are not supported"
+            )
+        return self.data
+
+    def create_data_channel(
+        self,
+        label: str = "",
+        ordered: bool = True,
+        max_packet_life_time: int = -1,
+        max_retransmits: int = -1,
+        protocol: str = "",
+    ) -> None:
+        session = self._data_session()
+        lifetime = max(max_packet_life_time, -1)
+        retransmits = max(max_retransmits, -1)
+        if lifetime != -1 and retransmits != -1:
+            # Both are incompatible (W3C RTCDataChannelInit); KMS's message.
+            raise KurentoError(errors.MEDIA_OBJECT_ILLEGAL_PARAM_ERROR, "Syntax error")
+        try:
+            session.create(label, ordered, lifetime, retransmits, protocol)
+        except Exception as exc:
+            log.warning("%s: creating a data channel failed: %r", self.id, exc)
+            raise KurentoError(errors.UNEXPECTED_ERROR, "Can not create data channel") from None
 
     def close_data_channel(self, channel_id: int) -> None:
-        raise KurentoError(
-            errors.MEDIA_OBJECT_OPERATION_NOT_SUPPORTED, "Data channels are not supported"
-        )
+        self._data_session().close(channel_id)
+
+    def receive_data(self, message: str | bytes) -> None:
+        if self.data is not None and not self._releasing:
+            self.data.send(message)
+
+    def _data_event(self, event: str, channel_id: int) -> None:
+        if not self._releasing:
+            self.emit(event, channelId=channel_id)
 
     async def get_stats(self, media_type: str | None = None) -> dict[str, Any]:
         stats = super().get_stats(media_type)
         now = int(time.time() * 1000)
         element = stats.pop(self.id)
         stats[self.id] = {**element, "__type__": "EndpointStats", "type": "endpoint",
-                          "E2ELatency": []}  # fmt: skip
+                          **self._e2e_stats(media_type)}  # fmt: skip
         if self.pc is None:
+            return stats
+        if media_type in (None, "DATA"):
+            with contextlib.suppress(KurentoError):  # no data session: no data stats (KMS)
+                stats.update(self._data_session().stats(now))
+        if media_type == "DATA":
             return stats
         kinds = {"AUDIO": "audio", "VIDEO": "video"}
         wanted = kinds.get(media_type) if media_type else None
@@ -580,20 +716,68 @@ class WebRtcEndpointImpl(MediaElementImpl):
                 stats[converted["id"]] = converted
         return stats
 
+    def _e2e_stats(self, media_type: str | None) -> dict[str, Any]:
+        """``E2ELatency`` (KMS 7) while the pipeline measures latencies, and the KMS 6 fields
+        ``audioE2ELatency``/``videoE2ELatency`` (ns, 0 without a figure) that 7.0 removed and
+        the JavaScript loopback-stats tutorial still reads."""
+        kinds = [k for k in ("audio", "video") if media_type in (None, k.upper())]
+        stats = [self.e2e_latency[k] for k in kinds if k in self.e2e_latency]
+        entries = [s.to_kurento() for s in stats] if self.latency_stats() else []
+        legacy = {f"{e['type'].lower()}E2ELatency": e["avg"] for e in entries}
+        return {
+            "E2ELatency": entries,
+            "audioE2ELatency": legacy.get("audioE2ELatency", 0.0),
+            "videoE2ELatency": legacy.get("videoE2ELatency", 0.0),
+        }
+
     # --- release ----------------------------------------------------------------------------------
 
     async def release(self) -> None:
+        self._releasing = True
         for task in list(self._tasks):
             task.cancel()
         for track in self.tracks.values():
             track.stop()
         if self.pc is not None:
-            closing = asyncio.ensure_future(self.pc.close())
+            # Closing the peer under a step would leave the sockets it opens afterwards
+            # (aiortc gathers after checking that the peer is open): wait for it first.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._steps_done.wait(), PEER_CLOSE_TIMEOUT)
+            self._peer_closed = True
+            closing = asyncio.ensure_future(_close_peer(self.pc))
             _closing.add(closing)
             closing.add_done_callback(_closed)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(closing), PEER_CLOSE_TIMEOUT)
         await super().release()
+
+
+async def _close_peer(pc: RTCPeerConnection) -> None:
+    await pc.close()
+    await _close_ice_sockets(pc)
+
+
+async def _close_ice_sockets(pc: RTCPeerConnection | None) -> None:
+    """Close the sockets aioice opened for ``pc`` after it was closed (a gathering that was
+    under way). aioice's ``Connection.close`` closes whatever ``_protocols`` holds."""
+    if pc is None:
+        return
+    transports = {id(t.receiver.transport.transport): t.receiver.transport.transport
+                  for t in pc.getTransceivers()}  # fmt: skip
+    if pc.sctp is not None:
+        transports[id(pc.sctp.transport.transport)] = pc.sctp.transport.transport
+    for transport in transports.values():
+        connection = transport._connection
+        if connection._protocols:
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+
+def _refuse_sctp(pc: RTCPeerConnection) -> None:
+    """Keep aiortc from starting SCTP for an offer's data channels that the answer rejects:
+    its connect step starts SCTP only for transports whose remote ICE parameters it holds."""
+    remote_ice = pc._RTCPeerConnection__remoteIce  # type: ignore[attr-defined]
+    remote_ice.pop(pc.sctp, None)
 
 
 def _closed(task: asyncio.Task[Any]) -> None:

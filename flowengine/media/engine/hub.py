@@ -19,9 +19,13 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from flowengine.media.engine.transcode import Transcoder
 from flowengine.media.engine.units import RAW, EncodedUnit, Unit, unit_format
+
+if TYPE_CHECKING:
+    from flowengine.media.engine.latency import ArrivalLog
 
 log = logging.getLogger("flowengine.media.hub")
 
@@ -113,6 +117,8 @@ class MediaHub:
         early use it to pick the same codec and get pass-through."""
         self.last_push: float | None = None
         self.units_pushed = 0
+        self.arrivals: ArrivalLog | None = None
+        """Set while the pipeline's ``latencyStats`` is on: when each unit arrived."""
         self._transcoder: Transcoder | None = None
         self._last_keyframe_request = 0.0
         self.closed = False
@@ -126,6 +132,8 @@ class MediaHub:
         self.source_format = fmt
         self.last_push = time.monotonic()
         self.units_pushed += 1
+        if self.arrivals is not None:
+            self.arrivals.record(unit)
         for reader in self.readers.get(fmt, ()):
             reader.offer(unit)
         if len(self.readers) > (fmt in self.readers):

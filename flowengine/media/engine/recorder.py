@@ -1,195 +1,229 @@
-"""Writing decoded frames to MP4 or WEBM in a thread (``RecordingWriter``).
+"""One recording: what a RecorderEndpoint's sources send, timed and written by a
+:class:`~flowengine.media.engine.muxer.LiveMuxer`.
 
-Frames arrive with a recording time in seconds (the wall clock since ``record``, pauses left
-out), so the file plays at the pace it was recorded whatever the sources did. The container is
-opened at the first video frame (its size is the file's size; later frames of another size are
-scaled) or, for audio-only profiles, at the first audio frame. Audio that arrives before the
-first video frame is kept, up to a bound. ``finish()`` flushes the encoders and closes the file;
-its future completes when the file is complete and playable.
+Formats: a recording reads each source hub in the profile's codec (VP8 or H.264 video, Opus
+audio). When the source sends that codec the hub hands over its own packets: they are written
+as they come, never decoded. Otherwise the hub's shared transcoder decodes once and encodes
+once (:mod:`~flowengine.media.engine.transcode`). MP4 audio is AAC, which no source sends: the
+recording reads decoded audio (``raw``, the hub's shared decode) and the muxer encodes it.
 
-Bound: at most ``max_pending`` frames wait for the thread; beyond that frames are dropped (the
-recording then has a gap rather than the server an unbounded queue).
+Time: a packet's recording time comes from its own timestamp (RTP or file clock), anchored to
+the recording clock at the first packet of each stream, so the file keeps the sender's pacing
+and audio stays continuous; a stream re-anchors when it strays more than :data:`MAX_DRIFT` from
+the clock (a new source, a source that stalled or jumped). The recording clock stands still
+while paused, so a resumed recording continues the same file without a gap; video resumes at a
+key frame, requested from the source. While recording, the source is asked for a key frame
+every :data:`KEYFRAME_INTERVAL` seconds.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
+import asyncio
+import contextlib
 import logging
-import queue
-import threading
-from dataclasses import dataclass
-from fractions import Fraction
+import time
 from pathlib import Path
 from typing import Any
 
-import av
-
-from flowengine.media.engine.units import own_video_frame
+from flowengine.media.engine.hub import HubReader, MediaHub, ReaderClosed
+from flowengine.media.engine.muxer import ErrorCallback, LiveMuxer, Profile
+from flowengine.media.engine.units import RAW, VIDEO_CODECS
 
 log = logging.getLogger("flowengine.media.recorder")
 
-
-@dataclass(frozen=True)
-class Profile:
-    container: str
-    video_codec: str | None
-    audio_codec: str | None
-
-    @property
-    def kinds(self) -> tuple[str, ...]:
-        return tuple(k for k, c in (("video", self.video_codec), ("audio", self.audio_codec)) if c)
-
-
 PROFILES: dict[str, Profile] = {
-    "MP4": Profile("mp4", "libx264", "aac"),
-    "MP4_VIDEO_ONLY": Profile("mp4", "libx264", None),
+    "MP4": Profile("mp4", "h264", "aac"),
+    "MP4_VIDEO_ONLY": Profile("mp4", "h264", None),
     "MP4_AUDIO_ONLY": Profile("mp4", None, "aac"),
-    "WEBM": Profile("webm", "libvpx", "libopus"),
-    "WEBM_VIDEO_ONLY": Profile("webm", "libvpx", None),
-    "WEBM_AUDIO_ONLY": Profile("webm", None, "libopus"),
-    "MKV": Profile("matroska", "libx264", "libopus"),
-    "MKV_VIDEO_ONLY": Profile("matroska", "libx264", None),
-    "MKV_AUDIO_ONLY": Profile("matroska", None, "libopus"),
+    "WEBM": Profile("webm", "vp8", "opus"),
+    "WEBM_VIDEO_ONLY": Profile("webm", "vp8", None),
+    "WEBM_AUDIO_ONLY": Profile("webm", None, "opus"),
+    "MKV": Profile("matroska", "h264", "opus"),
+    "MKV_VIDEO_ONLY": Profile("matroska", "h264", None),
+    "MKV_AUDIO_ONLY": Profile("matroska", None, "opus"),
 }
-"""Kurento media profiles this server records; others are refused at create (40107)."""
+"""Kurento media profiles this server records (Kurento's codecs: WebM is VP8 + Opus, MP4 is
+H.264 + AAC); others are refused at create (40107). Matroska holds VP8 as well as H.264: an MKV
+recording takes the source's video codec when it is one of them."""
 
-MS = Fraction(1, 1000)
-AUDIO_RATE = 48_000
+MAX_DRIFT = 1.0
+"""Seconds a stream's timestamps may stray from the recording clock before re-anchoring."""
+KEYFRAME_INTERVAL = 2.0
+"""Seconds between key frames asked of a video source while recording. KMS asks for none, and a
+WebRTC sender then makes one at the start only: such a file cannot be seeked, and a player of
+it shows nothing until a key frame (Kurento's recorder tutorial plays the file right after
+stopping). Two seconds is the usual GOP of streamed video."""
+FINISH_TIMEOUT = 4.0
+"""Seconds ``finish`` waits for the file to be closed (KMS's ``stopAndWait`` timeout)."""
+_WRAP = 1 << 32  # RTP timestamps are 32-bit
 
 
-class RecordingWriter:
-    """One output file. ``put`` from the event loop, the encoding happens in the thread."""
+class RecordingClock:
+    """Seconds recorded so far: the monotonic clock since the start, pauses left out."""
 
-    def __init__(self, path: Path, profile: Profile, max_pending: int = 240):
-        self.path = path
+    def __init__(self) -> None:
+        self._origin = time.monotonic()
+        self._paused_at: float | None = None
+
+    def now(self) -> float:
+        return (self._paused_at or time.monotonic()) - self._origin
+
+    def pause(self) -> None:
+        if self._paused_at is None:
+            self._paused_at = time.monotonic()
+
+    def resume(self) -> None:
+        if self._paused_at is not None:
+            self._origin += time.monotonic() - self._paused_at
+            self._paused_at = None
+
+
+class StreamTimeline:
+    """Maps one stream's timestamps to recording time (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._last_raw: int | None = None
+        self._ticks = 0
+        self._origin: tuple[float, float] | None = None  # (source seconds, recording seconds)
+
+    def place(self, pts: int | None, time_base: Any, now: float) -> float:
+        if pts is None or not time_base:
+            return now
+        if self._last_raw is None:
+            self._ticks = pts
+        else:
+            delta = pts - self._last_raw
+            if 0 <= pts < _WRAP and 0 <= self._last_raw < _WRAP and abs(delta) >= _WRAP // 2:
+                delta -= _WRAP if delta > 0 else -_WRAP  # an RTP timestamp wrapped around
+            self._ticks += delta
+        self._last_raw = pts
+        source = float(self._ticks * time_base)
+        if self._origin is None or abs(self._at(source) - now) > MAX_DRIFT:
+            self._origin = (source, now)
+        return self._at(source)
+
+    def _at(self, source: float) -> float:
+        assert self._origin is not None
+        return self._origin[1] + source - self._origin[0]
+
+
+def read_format(profile: Profile, kind: str, hub: MediaHub | None) -> str:
+    """The format a recording of ``profile`` asks ``hub`` for."""
+    if kind == "audio":
+        return RAW if profile.audio_codec == "aac" else "opus"
+    source = hub.expected_format if hub is not None else None
+    if profile.container == "matroska" and source in VIDEO_CODECS:
+        return source
+    return profile.video_codec or "vp8"
+
+
+class Recording:
+    """Reads the source hubs into one file until ``finish`` (see the module docstring).
+
+    ``on_error(description, code, type)`` is called on the event loop when the file cannot be
+    written; the recording then takes no more media.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        profile: Profile,
+        hubs: dict[str, MediaHub | None],
+        *,
+        on_error: ErrorCallback,
+        max_pending: int = 600,
+    ):
         self.profile = profile
-        self.frames_written = 0
-        self.dropped = 0
-        self._queue: queue.Queue[tuple[str, Any, float] | None] = queue.Queue(max_pending)
-        self._done: concurrent.futures.Future[Path] = concurrent.futures.Future()
-        self._container: Any = None
-        self._video: Any = None
-        self._audio: Any = None
-        self._resampler: Any = None
-        self._early_audio: list[tuple[Any, float]] = []
-        self._last_video_pts = -1
-        self._audio_samples: int | None = None
-        self._thread = threading.Thread(target=self._run, name="media-recorder", daemon=True)
-        self._thread.start()
+        self.clock = RecordingClock()
+        self._hubs = {kind: hubs.get(kind) for kind in profile.kinds}
+        self._formats = {kind: read_format(profile, kind, self._hubs[kind]) for kind in self._hubs}
+        loop = asyncio.get_running_loop()
+        self.muxer = LiveMuxer(
+            path,
+            profile,
+            video_codec=self._formats.get("video"),
+            on_error=lambda *args: loop.call_soon_threadsafe(on_error, *args),
+            max_pending=max_pending,
+        )
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.paused = False
+        for kind in self._hubs:
+            self._subscribe(kind)
 
-    def put(self, kind: str, frame: Any, t: float) -> None:
-        if kind not in self.profile.kinds:
-            return
+    def follow(self, kind: str, hub: MediaHub | None) -> None:
+        """The ``kind`` input now comes from ``hub`` (``None``: disconnected)."""
+        if kind in self._hubs:
+            self._hubs[kind] = hub
+            self._subscribe(kind)
+
+    def pause(self) -> None:
+        """Stop taking media; the clock stands still."""
+        self.paused = True
+        self.clock.pause()
+        self._cancel_readers()
+
+    def resume(self) -> None:
+        """Take media again (video from a fresh key frame), into the same file."""
+        if self.paused:
+            self.paused = False
+            self.clock.resume()
+            for kind in self._hubs:
+                self._subscribe(kind)
+
+    def behind(self) -> float:
+        """Seconds between the recording clock and the newest packet written."""
+        return max(0.0, self.clock.now() - self.muxer.last_t) if self.muxer.opened else 0.0
+
+    async def finish(self) -> None:
+        """Write what is queued, complete the file and end the muxer thread. Raises the
+        muxer's :class:`~flowengine.media.engine.muxer.MuxerError` if the file failed."""
+        self._cancel_readers()
+        self._hubs = dict.fromkeys(self._hubs)
+        done = asyncio.wrap_future(self.muxer.finish())
         try:
-            self._queue.put_nowait((kind, frame, t))
-        except queue.Full:
-            self.dropped += 1
+            await asyncio.wait_for(asyncio.shield(done), FINISH_TIMEOUT)
+        except TimeoutError:
+            log.error("recording %s did not finish within %s s", self.muxer.path, FINISH_TIMEOUT)
+            done.add_done_callback(lambda f: f.cancelled() or f.exception())
 
-    def finish(self) -> concurrent.futures.Future[Path]:
-        """Close the file after the queued frames (idempotent)."""
-        try:
-            self._queue.put(None, timeout=5)
-        except queue.Full:
-            log.warning("recorder queue full at stop: closing without the last frames")
-            self._queue = queue.Queue()
-            self._queue.put(None)
-        return self._done
+    # --- readers ----------------------------------------------------------------------------------
 
-    # --- thread -----------------------------------------------------------------------------------
+    def _cancel_readers(self) -> None:
+        for task in self._tasks.values():
+            task.cancel()
+        self._tasks.clear()
 
-    def _run(self) -> None:
+    def _subscribe(self, kind: str) -> None:
+        old = self._tasks.pop(kind, None)
+        if old is not None:
+            old.cancel()
+        hub = self._hubs.get(kind)
+        if hub is not None and not self.paused and self.muxer.error is None:
+            reader = hub.subscribe(self._formats[kind])
+            self._tasks[kind] = asyncio.ensure_future(self._read(kind, reader))
+
+    async def _read(self, kind: str, reader: HubReader) -> None:
+        timeline = StreamTimeline()
+        last_keyframe = 0.0
         try:
             while True:
-                item = self._queue.get()
-                if item is None:
-                    break
-                kind, frame, t = item
-                try:
+                unit = await reader.get()
+                now = self.clock.now()
+                t = timeline.place(unit.pts, unit.time_base, now)
+                if kind == "video":
+                    if getattr(unit, "keyframe", False):
+                        last_keyframe = now
+                    elif now - last_keyframe > KEYFRAME_INTERVAL:
+                        reader.hub.request_keyframe(reader.fmt)  # rate-limited by the hub
+                if not self.muxer.put(kind, unit, t):
+                    if self.muxer.error is not None:
+                        return
                     if kind == "video":
-                        self._write_video(frame, t)
-                    else:
-                        self._write_audio(frame, t)
-                except Exception:
-                    log.exception("recording a %s frame failed", kind)
-            self._close()
-            self._done.set_result(self.path)
-        except Exception as exc:
-            log.exception("recording %s failed", self.path)
-            self._done.set_exception(exc)
-
-    def _open(self, width: int | None, height: int | None) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        container = av.open(str(self.path), mode="w", format=self.profile.container)
-        if self.profile.video_codec and width and height:
-            video = container.add_stream(self.profile.video_codec, rate=30)
-            video.width, video.height = width - width % 2, height - height % 2
-            video.pix_fmt = "yuv420p"
-            video.codec_context.time_base = MS
-            if self.profile.video_codec == "libx264":
-                video.codec_context.options = {"preset": "veryfast", "tune": "zerolatency"}
-            else:
-                video.codec_context.options = {"deadline": "realtime", "cpu-used": "8"}
-                video.codec_context.bit_rate = 1_500_000
-            self._video = video
-        if self.profile.audio_codec:
-            audio = container.add_stream(self.profile.audio_codec, rate=AUDIO_RATE)
-            audio.codec_context.layout = "stereo"
-            self._audio = audio
-        self._container = container
-
-    def _write_video(self, frame: Any, t: float) -> None:
-        if self._container is None:
-            self._open(frame.width, frame.height)
-            for early, early_t in self._early_audio:
-                self._write_audio(early, early_t)
-            self._early_audio.clear()
-        if self._video is None:
+                        # A dropped packet breaks the frames after it: restart at a key frame.
+                        reader.need_keyframe = True
+                        reader.hub.request_keyframe(reader.fmt)
+        except ReaderClosed:
             return
-        # A private copy: the decoded frame is shared with other readers.
-        out = own_video_frame(frame, self._video.width, self._video.height)
-        pts = max(int(t * 1000), self._last_video_pts + 1)
-        self._last_video_pts = pts
-        out.pts, out.time_base = pts, MS
-        for packet in self._video.encode(out):
-            self._container.mux(packet)
-        self.frames_written += 1
-
-    def _write_audio(self, frame: Any, t: float) -> None:
-        if self._container is None:
-            if self.profile.video_codec:
-                if len(self._early_audio) < 500:
-                    self._early_audio.append((frame, t))
-                return
-            self._open(None, None)
-        if self._audio is None:
-            return
-        if self._resampler is None:
-            ctx = self._audio.codec_context
-            self._resampler = av.AudioResampler(
-                format=ctx.format.name if ctx.format else "fltp",
-                layout="stereo",
-                rate=AUDIO_RATE,
-                frame_size=ctx.frame_size or 1024,
-            )
-        if self._audio_samples is None:
-            self._audio_samples = int(t * AUDIO_RATE)
-        for out in self._resampler.resample(frame):
-            out.pts, out.time_base = self._audio_samples, Fraction(1, AUDIO_RATE)
-            self._audio_samples += out.samples
-            for packet in self._audio.encode(out):
-                self._container.mux(packet)
-
-    def _close(self) -> None:
-        if self._container is None:
-            if not self._early_audio:
-                return  # nothing arrived: no file, as KMS leaves none
-            self._open(None, None)
-            for early, early_t in self._early_audio:
-                self._write_audio(early, early_t)
-        if self._video is not None:
-            for packet in self._video.encode(None):
-                self._container.mux(packet)
-        if self._audio is not None:
-            for packet in self._audio.encode(None):
-                self._container.mux(packet)
-        self._container.close()
+        finally:
+            with contextlib.suppress(Exception):
+                reader.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import queue
 import re
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -70,6 +71,75 @@ def strip_candidates(sdp: str) -> str:
     candidates go out one by one as ``IceCandidateFound`` events)."""
     lines = [line for line in sdp.split("\r\n") if not _CANDIDATE_LINE.match(line)]
     return "\r\n".join(lines)
+
+
+@dataclass(frozen=True)
+class MediaSection:
+    """One ``m=`` section of an SDP: its kind, port (0: rejected) and ``a=mid``."""
+
+    kind: str
+    port: int
+    mid: str | None
+
+
+def media_sections(sdp: str) -> list[MediaSection]:
+    """The ``m=`` sections of ``sdp`` in order."""
+    sections: list[MediaSection] = []
+    kind, port, mid = None, 0, None
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            if kind is not None:
+                sections.append(MediaSection(kind, port, mid))
+            fields = line[2:].split()
+            kind, mid = fields[0], None
+            port = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0
+        elif line.startswith("a=mid:") and kind is not None:
+            mid = line[6:].strip()
+    if kind is not None:
+        sections.append(MediaSection(kind, port, mid))
+    return sections
+
+
+def application_accepted(sdp: str) -> bool:
+    """Whether ``sdp`` has an ``m=application`` section that is not rejected (port 0)."""
+    return any(s.kind == "application" and s.port != 0 for s in media_sections(sdp))
+
+
+def reject_application(answer: str) -> str:
+    """``answer`` with its ``m=application`` section rejected as KMS rejects a media it does
+    not support (kmssdprejectmediahandler.c: port 0, the offer's protocol and formats, only
+    ``a=mid``), and its mid out of the BUNDLE group."""
+    lines = answer.split("\r\n")
+    out: list[str] = []
+    rejected_mid: str | None = None
+    in_application = False
+    for line in lines:
+        if line.startswith("m="):
+            in_application = line.startswith("m=application")
+            if in_application:
+                fields = line.split()
+                fields[1] = "0"
+                out.append(" ".join(fields))
+                out.append("c=IN IP4 0.0.0.0")
+                continue
+        if in_application:
+            if line.startswith("a=mid:"):
+                rejected_mid = line[6:].strip()
+                out.append(line)
+            continue
+        out.append(line)
+    if rejected_mid is not None:
+        out = [_without_bundle_mid(line, rejected_mid) for line in out]
+    if out and out[-1] != "":
+        out.append("")
+    return "\r\n".join(out)
+
+
+def _without_bundle_mid(line: str, mid: str) -> str:
+    if not line.startswith("a=group:BUNDLE"):
+        return line
+    fields = line.split()
+    return " ".join([fields[0], *[f for f in fields[1:] if f != mid]])
 
 
 def candidate_to_kurento(

@@ -1,0 +1,1 @@
+"""The differential test against the real Node-RED (``python -m tools.nodered_diff --help``)."""
