@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import decimal
+import inspect
 import json
 import logging
 import uuid
@@ -180,7 +181,7 @@ class Database:
             self._pool_lock = asyncio.Lock()
         async with self._pool_lock:  # concurrent messages must not create a pool each
             if self._pool is None:
-                pool = asyncpg.create_pool(self.dsn, min_size=self.min_size,
+                pool = asyncpg.create_pool(self.dsn, **_POOL_SIZE(self.min_size),
                                            max_size=self.max_size, init=_init_connection,
                                            timeout=self.connect_timeout)
                 try:
@@ -225,6 +226,20 @@ class Database:
         self.connected = connected
         if self._on_state is not None:
             self._on_state(connected, reason)
+
+
+def _pool_size(opened: int) -> dict[str, int]:
+    """Open ``opened`` connections at first, but keep no floor: asyncpg restores a floor in the
+    background after a lost server, with a traceback at every try (we reconnect on demand)."""
+    return {"min_size": 0, "init_size": opened}
+
+
+def _old_pool_size(opened: int) -> dict[str, int]:
+    return {"min_size": opened}  # asyncpg before init_size: no background floor either
+
+
+_POOL_SIZE = (_pool_size if "init_size" in inspect.signature(asyncpg.create_pool).parameters
+              else _old_pool_size)
 
 
 async def _run_one(conn: Any, statement: Statement) -> Result:
