@@ -1,6 +1,7 @@
 """The demo's test fixtures (tests/demo/conftest.py) for the reliability and security tests:
 that conftest is loaded once under the name ``demo_conftest`` (every conftest module is called
-``conftest``), and its fixtures and helpers are re-exported here."""
+``conftest``), and its fixtures and helpers are re-exported here. tests/demo is put on the path
+too, for ``e2ekit`` (flowrun as a child process)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import sys
 from pathlib import Path
 
 _NAME = "demo_conftest"
+_DEMO = Path(__file__).resolve().parent.parent / "demo"
+if str(_DEMO) not in sys.path:
+    sys.path.append(str(_DEMO))
 if _NAME not in sys.modules:
-    _spec = importlib.util.spec_from_file_location(
-        _NAME, Path(__file__).resolve().parent.parent / "demo" / "conftest.py")
+    _spec = importlib.util.spec_from_file_location(_NAME, _DEMO / "conftest.py")
     assert _spec is not None and _spec.loader is not None
     _module = importlib.util.module_from_spec(_spec)
     sys.modules[_NAME] = _module
