@@ -115,3 +115,29 @@ async def test_hundreds_of_start_stop_abort_cycles_leave_nothing_behind(
 
 async def _same_pipelines(app: DemoApp, before: list[str]) -> bool:
     return await app.pipelines() == before
+
+
+async def test_session_rows_are_closed_whatever_order_the_writes_take(demo_app: DemoApp
+                                                                     ) -> None:
+    """Point 9: the start (INSERT) and the end (UPDATE) of a session are written by two nodes
+    at once; a stop right after a start could reach PostgreSQL first and leave the row open."""
+    import datetime
+
+    runtime = demo_app.harness.runtime
+    started = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    sids = [f"race-{n}" for n in range(40)]
+    for n, sid in enumerate(sids):
+        row = {"session_id": sid, "kind": "webcam", "name": "", "owner": "c1", "url": None,
+               "source": None, "started_at": started}
+        ended = {"params": {**row, "reason": "stop"}}
+        writes = [("end-session", ended), ("insert-session", {"params": row})]
+        for node, msg in (writes if n % 2 == 0 else reversed(writes)):  # end first, or not
+            runtime.deliver(node, msg)
+    rows = await demo_app.rows_eventually(
+        len(sids), "SELECT session_id, ended_at, end_reason FROM sessions "
+                   "WHERE session_id LIKE 'race-%'")
+    await asyncio.sleep(0.5)  # the later of each pair of writes has landed too
+    rows = await demo_app.rows("SELECT session_id, ended_at, end_reason FROM sessions "
+                               "WHERE session_id LIKE 'race-%'")
+    assert sorted(r["session_id"] for r in rows) == sorted(sids)  # one row each
+    assert all(r["ended_at"] is not None and r["end_reason"] == "stop" for r in rows)
