@@ -1,4 +1,5 @@
-"""The security tests use the raw websocket client of tests/reliability (``rawws``)."""
+"""The security tests: the raw websocket client (``rawws``) and the demo fixtures (``demokit``)
+of tests/reliability."""
 
 import sys
 from pathlib import Path
