@@ -35,5 +35,21 @@ from demo_conftest import (  # noqa: E402
     wait_until,
 )
 
+
+async def peer_offer() -> str:
+    """The SDP offer of a real aiortc peer sending video (its candidates stripped), for tests
+    that start sessions without connecting."""
+    from aiortc import RTCPeerConnection
+    from media_synthetic import SyntheticVideo, strip_candidates
+
+    pc = RTCPeerConnection()
+    pc.addTrack(SyntheticVideo())
+    await pc.setLocalDescription(await pc.createOffer())
+    offer = strip_candidates(pc.localDescription.sdp)
+    await pc.close()
+    return offer
+
+
 __all__ = ["FLOW_FILE", "REPO", "TIMEOUT", "DemoApp", "SignalingClient", "clients",
-           "data_root", "demo_app", "demo_env", "free_port", "loopback_ice", "wait_until"]
+           "data_root", "demo_app", "demo_env", "free_port", "loopback_ice", "peer_offer",
+           "wait_until"]

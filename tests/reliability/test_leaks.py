@@ -16,7 +16,7 @@ import random
 import uuid
 
 import pytest
-from demokit import DemoApp, SignalingClient, wait_until
+from demokit import DemoApp, SignalingClient, peer_offer, wait_until
 from procstat import snapshot
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(600),
@@ -28,16 +28,6 @@ PEER_CYCLES = 24
 RSS_GROWTH_MIB = 40  # the media server's allowance (allocator caches, codec tables)
 
 
-async def offer_of_a_real_peer() -> str:
-    from aiortc import RTCPeerConnection
-    from media_synthetic import SyntheticVideo, strip_candidates
-
-    pc = RTCPeerConnection()
-    pc.addTrack(SyntheticVideo())
-    await pc.setLocalDescription(await pc.createOffer())
-    offer = strip_candidates(pc.localDescription.sdp)
-    await pc.close()
-    return offer
 
 
 async def quick_cycle(app: DemoApp, client: SignalingClient, offer: str, rng: random.Random,
@@ -60,7 +50,7 @@ async def quick_cycle(app: DemoApp, client: SignalingClient, offer: str, rng: ra
 async def test_hundreds_of_start_stop_abort_cycles_leave_nothing_behind(
         demo_app: DemoApp) -> None:
     media_pid = demo_app.harness.node("kms").embedded.pid  # type: ignore[attr-defined]
-    offer = await offer_of_a_real_peer()
+    offer = await peer_offer()
     # Warm up (first endpoint, codecs, pools), then measure.
     warm = await demo_app.connect()
     await quick_cycle(demo_app, warm, offer, random.Random(0), {"aborted": 0, "stopped": 0})

@@ -16,28 +16,9 @@ from pathlib import Path
 import av
 import pytest
 from demokit import SignalingClient
-from e2ekit import DemoServer, http_json, start_demo
+from e2ekit import DemoServer, descendants, http_json, start_demo
 
 pytestmark = [pytest.mark.timeout(400), pytest.mark.usefixtures("loopback_ice")]
-
-
-def descendants(pid: int) -> list[int]:
-    """The processes started by ``pid``, directly or not."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = [], [pid]
-    while frontier:
-        parent = frontier.pop()
-        children = [c for c, p in parents.items() if p == parent]
-        found += children
-        frontier += children
-    return found
 
 
 def alive(pid: int) -> bool:

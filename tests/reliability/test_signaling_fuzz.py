@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
-from demokit import DemoApp, SignalingClient, wait_until
+from demokit import DemoApp, SignalingClient, peer_offer, wait_until
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -136,7 +136,7 @@ async def test_a_lone_surrogate_is_refused_where_it_enters(demo_app: DemoApp,
     surrogate got no error reply at all."""
     client = await demo_app.connect()
     try:
-        offer = await _offer()
+        offer = await peer_offer()
         start = '{"id": "start", "name": "\\ud800", "sdpOffer": ' + json.dumps(offer) + "}"
         for frame in (start,
                       '{"id": "\\ud800"}', '{"id": "stop", "sessionId": "\\udfff"}'):
@@ -160,16 +160,6 @@ async def test_a_lone_surrogate_is_refused_where_it_enters(demo_app: DemoApp,
         await client.close()
 
 
-async def _offer() -> str:
-    from aiortc import RTCPeerConnection
-    from media_synthetic import SyntheticVideo, strip_candidates
-
-    pc = RTCPeerConnection()
-    pc.addTrack(SyntheticVideo())
-    await pc.setLocalDescription(await pc.createOffer())
-    offer = strip_candidates(pc.localDescription.sdp)
-    await pc.close()
-    return offer
 
 
 async def test_nothing_was_hurt_by_the_fuzzing(demo_app: DemoApp, arena: dict[str, Any]

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 import pytest
+from demokit import wait_until
 from rawws import PING, RawWebSocket
 from websockets.asyncio.client import connect
 
@@ -26,15 +26,6 @@ def echo_flow() -> FlowHarness:
         "out": {"type": "websocket-out", "path": "/ws"}}})
 
 
-async def wait_for(predicate: Any, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
-
-
 async def test_a_peer_that_pings_without_reading_is_closed_with_1008(
         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="flowengine")
@@ -44,7 +35,7 @@ async def test_a_peer_that_pings_without_reading_is_closed_with_1008(
         port = h.runtime.http.port
         flooder = await RawWebSocket.open(port, "/ws", rcvbuf=4096)
         async with connect(f"ws://127.0.0.1:{port}/ws", compression=None) as bystander:
-            await wait_for(lambda: len(listener.sessions) == 2)
+            await wait_until(lambda: len(listener.sessions) == 2, "both peers")
             payload = b"p" * 125
             for sent in range(1, 200_001):
                 flooder.send(PING, payload)
@@ -54,7 +45,7 @@ async def test_a_peer_that_pings_without_reading_is_closed_with_1008(
                     if len(listener.sessions) == 1:
                         break
             # Closed long before 200 000 pongs (25 MB) were buffered for it.
-            await wait_for(lambda: len(listener.sessions) == 1)
+            await wait_until(lambda: len(listener.sessions) == 1, "the flooder closed")
             assert sent < 200_000
             # The close frame waits behind the pongs the peer never read: it is dropped.
             assert await flooder.close_code() in (1008, None)
@@ -69,7 +60,7 @@ async def test_text_without_utf8_form_is_sent_to_every_peer_with_a_replacement()
     async with echo_flow() as h:
         url = f"ws://127.0.0.1:{h.runtime.http.port}/ws"
         async with connect(url) as a, connect(url) as b, connect(url) as c:
-            await wait_for(lambda: len(h.node("in")._endpoint.sessions) == 3)
+            await wait_until(lambda: len(h.node("in")._endpoint.sessions) == 3, "three peers")
             h.send("out", {"payload": "name \ud800 here"})        # a broadcast
             for ws in (a, b, c):
                 assert await asyncio.wait_for(ws.recv(), 5) == "name \ufffd here"
