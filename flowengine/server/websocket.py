@@ -168,6 +168,9 @@ def encode(data: str | bytes | bytearray | memoryview, mask: bool = False) -> by
     return _frame(_BINARY, bytes(data), mask)
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
 def normalize_origin(origin: str) -> str:
     """An origin as browsers send it (``scheme://host[:port]``, lower case, no default port),
     or the text unchanged (e.g. ``*`` or ``null``) when it is not a URL."""
@@ -182,9 +185,6 @@ def normalize_origin(origin: str) -> str:
     if port is None or port == _DEFAULT_PORTS.get(parts.scheme):
         return f"{parts.scheme}://{host}"
     return f"{parts.scheme}://{host}:{port}"
-
-
-_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: set[str] | frozenset[str]
