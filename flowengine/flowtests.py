@@ -66,7 +66,7 @@ from flowengine import schema as s
 from flowengine.durations import parse_duration
 from flowengine.errors import ConfigError, FlowLoadError, LoadError, NodeError
 from flowengine.jsvalues import node_red_type
-from flowengine.loader import FlowSet, FlowSpec, Loader, NodeSpec, expand_paths
+from flowengine.loader import FlowSet, FlowSpec, Loader, NodeSpec, find_flow_files
 from flowengine.logs import FlowFormatter
 from flowengine.node import Node
 from flowengine.paths import MISSING
@@ -408,8 +408,8 @@ def collect_flow_tests(paths: Iterable[str | Path], registry: NodeRegistry, *,
     ``select`` keeps the tests whose name contains that text (case-insensitive).
     """
     tests: list[FlowTest] = []
-    errors: list[LoadError] = []
-    for path in expand_paths(paths):
+    files, errors = find_flow_files(paths)
+    for path in files:
         data = _peek(path)
         if isinstance(data, dict) and not data.get("tests"):
             continue

@@ -54,7 +54,8 @@ class Env:
     """``env.get(NAME, default)``: the flow's ``env`` block first, then the process environment.
 
     Node-RED's built-in names ``NR_NODE_ID``, ``NR_NODE_NAME``, ``NR_FLOW_NAME`` are provided too,
-    so imported flows keep working.
+    so imported flows keep working, and so is where the runtime's HTTP server listens
+    (``FLOWENGINE_HTTP_URL``, ``..._HOST``, ``..._PORT``: see :meth:`Runtime.provided_env`).
     """
 
     __slots__ = ("_node",)
@@ -73,6 +74,10 @@ class Env:
             return node.name
         if name == "NR_FLOW_NAME":
             return node.flow.name
+        if name.startswith("FLOWENGINE_HTTP_") and node._runtime is not None:
+            provided = node._runtime.provided_env(name)
+            if provided is not None:
+                return provided
         return os.environ.get(name, default)
 
     def __getitem__(self, name: str) -> Any:

@@ -8,6 +8,7 @@ defines with a non-empty ``type``. A type registered twice is an error naming bo
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.util
 import inspect
@@ -55,6 +56,15 @@ class NodeRegistry:
     def get(self, name: str) -> type[Node] | None:
         """The class for a type name, or None."""
         return self._types.get(normalize_type(name))
+
+    def unknown_type(self, name: str) -> str:
+        """The message for a type name that is not registered, with the closest known names
+        (``unknown node type 'swich' (did you mean 'switch'?)``)."""
+        close = difflib.get_close_matches(name, [c.type for c in self.types()], n=3)
+        if close:
+            return f"unknown node type '{name}' (did you mean {', '.join(map(repr, close))}?)"
+        return (f"unknown node type '{name}': no installed package provides it (`flowrun "
+                "nodes` lists the known types; add a plugin with pip install or --nodes DIR)")
 
     def source(self, name: str) -> str | None:
         """Where a type was registered from."""

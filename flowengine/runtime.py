@@ -47,7 +47,8 @@ class _Watcher:
 
 
 class EventBus:
-    """Runtime events for the admin API and tools: ``status``, ``debug``, ``error``, ``log``.
+    """Runtime events for the admin API and tools: ``status``, ``debug``, ``error``, ``log``,
+    ``reload`` (new flows applied: the ids added, changed and removed).
 
     Subscribers are called synchronously with ``(kind, data)``; a failing subscriber is logged
     and skipped. There is no queue here: a subscriber that does I/O must queue itself.
@@ -129,6 +130,11 @@ class Runtime:
 
             self._http = HttpServer(self, self.settings.get("http"))
         return self._http
+
+    def provided_env(self, name: str) -> Any:
+        """A value the runtime provides to ``env.get(name)`` (flow-format.md, "Environment
+        variables"): where the HTTP server listens, once it does; None otherwise."""
+        return self._http.env.get(name) if self._http is not None else None
 
     def shared(self, key: Any, factory: Callable[[], Any]) -> Any:
         """A resource shared by several nodes (a websocket endpoint, a connection pool):
@@ -264,6 +270,7 @@ class Runtime:
         for node in self._start_order(starting):  # type: ignore[arg-type]
             await self._start_node(node)
         summary = {"added": added, "changed": restart, "removed": removed}
+        self.events.publish("reload", summary)
         return summary
 
     @property
@@ -379,6 +386,17 @@ class Runtime:
         except Exception:  # e.g. a message too deeply nested to copy for the catch node
             log.exception("could not route an error of node '%s' to catch nodes", node.id)
         self._log(logging.ERROR, node, text, msgid)
+        if isinstance(msg, dict):
+            self._fail_request(msg, text)
+
+    def _fail_request(self, msg: dict[str, Any], text: str) -> None:
+        """No catch node took the error of a message that carries an HTTP request's answer
+        (``msg.res`` of http-in, which has ``fail``): answer 500 now instead of leaving the
+        client waiting for the request timeout. The body is the error's text only when
+        ``settings.http.error_details`` allows it (texts can tell internals)."""
+        fail = getattr(msg.get("res"), "fail", None)
+        if callable(fail) and self._http is not None:
+            fail(text if self._http.error_details else None)
 
     def _route_error(self, node: Node, err: Any, text: str, msg: dict[str, Any]) -> bool:
         previous = msg.get("error")

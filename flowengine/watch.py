@@ -55,7 +55,7 @@ def snapshot(paths: Iterable[str | Path], flowset: FlowSet | None) -> Snapshot:
     for folder in (Path(p).resolve() for p in paths):
         if folder.is_dir():
             # A file added to (or removed from) a folder changes this entry.
-            names = sorted(f.name for f in expand_paths([folder]))
+            names = sorted(str(f) for f in expand_paths([folder]))
             state[folder] = "\n".join(names)
     return state
 

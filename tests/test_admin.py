@@ -79,9 +79,8 @@ def admin_flow(token: str | None = None) -> contextlib.AbstractAsyncContextManag
     return serving(FlowHarness.from_yaml(flow_text(token)))
 
 
-async def get_json(client: aiohttp.ClientSession, path: str, status: int = 200,
-                   headers: dict[str, str] | None = None) -> Any:
-    async with client.get(path, headers=headers) as response:
+async def get_json(client: aiohttp.ClientSession, path: str, status: int = 200) -> Any:
+    async with client.get(path) as response:
         assert response.status == status, await response.text()
         assert response.content_type == "application/json"
         return await response.json()
@@ -168,7 +167,7 @@ async def test_an_unknown_node_is_404() -> None:
 
 async def test_unknown_endpoints_are_404_and_wrong_methods_405() -> None:
     async with admin_flow(TOKEN) as (_, client):
-        index = await get_json(client, "/admin", headers=AUTH)
+        index = await get_json(client, "/admin")
         assert "POST /admin/inject/{id}" in index["endpoints"]
         for path in ("/admin/nope", "/admin/nodes/a/b", "/admin/inject", "/admin//flows"):
             await get_json(client, path, status=404)
@@ -553,40 +552,39 @@ async def test_reload_applies_the_changed_files(flow_files: Path) -> None:
         summary = await post(client, "/admin/reload", status=200, headers=AUTH)
         assert summary == {"added": [], "changed": ["work"], "removed": [], "warnings": []}
         # The restarted node is a new instance: ask the runtime, not the harness's taps.
-        async with client.ws_connect("/admin/events", headers=AUTH) as ws:
+        async with client.ws_connect("/admin/events") as ws:
             flow.runtime.deliver("work", {"payload": "x"})
             debug = await next_event(ws, "debug")
         assert debug["msg"] == "v2:x"
-        work = await get_json(client, "/admin/nodes/work", headers=AUTH)
+        work = await get_json(client, "/admin/nodes/work")
         assert work["counters"]["in"] == 1  # counted from the restart
-        flows = await get_json(client, "/admin/flows", headers=AUTH)
+        flows = await get_json(client, "/admin/flows")
         assert [f["flow"] for f in flows] == ["main", "extra"]
 
 
 async def test_reload_follows_the_include_list_again(flow_files: Path) -> None:
     async with from_files(flow_files) as (_, client):
-        assert {n["id"] for n in await get_json(client, "/admin/nodes", headers=AUTH)} == {
+        assert {n["id"] for n in await get_json(client, "/admin/nodes")} == {
             "kick", "work", "show", "tick", "echo"}
         flow_files.write_text(flow_files.read_text().replace("include: [extra.yaml]\n", ""))
         summary = await post(client, "/admin/reload", status=200, headers=AUTH)
         assert sorted(summary["removed"]) == ["echo", "tick"]
-        nodes = await get_json(client, "/admin/nodes", headers=AUTH)
-        assert {n["id"] for n in nodes} == {"kick", "work", "show"}
-        assert [f["flow"] for f in await get_json(client, "/admin/flows", headers=AUTH)] == ["main"]
+        assert {n["id"] for n in await get_json(client, "/admin/nodes")} == {"kick", "work", "show"}
+        assert [f["flow"] for f in await get_json(client, "/admin/flows")] == ["main"]
 
 
 async def test_reload_with_invalid_files_reports_the_errors_and_changes_nothing(
         flow_files: Path) -> None:
     extra = flow_files.parent / "extra.yaml"
     async with from_files(flow_files) as (flow, client):
-        before = await get_json(client, "/admin/flows", headers=AUTH)
+        before = await get_json(client, "/admin/flows")
         extra.write_text(textwrap.dedent(EXTRA).replace("type: debug", "type: no-such-type"))
         answer = await post(client, "/admin/reload", status=400, headers=AUTH)
         assert answer["error"] == "the flow files have errors; nothing was changed"
         [error] = answer["errors"]
         assert error.startswith(f"{extra}:8:11: node 'echo', field 'type': unknown node type "
                                 "'no-such-type'"), error
-        assert await get_json(client, "/admin/flows", headers=AUTH) == before
+        assert await get_json(client, "/admin/flows") == before
         flow.send("work", {"payload": "still"})
         [msg] = await flow.received("show")
         assert msg["payload"] == "v1:still"
@@ -598,7 +596,7 @@ async def test_reload_needs_the_token(flow_files: Path) -> None:
         await post(client, "/admin/reload", status=401)
         await post(client, "/admin/reload", status=401,
                    headers={"Authorization": "Bearer nope"})
-        nodes = {n["id"]: n for n in await get_json(client, "/admin/nodes", headers=AUTH)}
+        nodes = {n["id"]: n for n in await get_json(client, "/admin/nodes")}
     assert nodes["work"]["state"] == "running"
 
 

@@ -432,7 +432,9 @@ def test_an_unknown_node_type_names_the_closest(registry: NodeRegistry, write: A
     assert errors(registry, path) == [
         f"{path}:4:11: node 'fn', field 'type': unknown node type 'functoin' "
         "(did you mean 'function', 'junction'?)",
-        f"{path}:7:11: node 'x', field 'type': unknown node type 'no-such-thing'",
+        f"{path}:7:11: node 'x', field 'type': unknown node type 'no-such-thing': no installed "
+        "package provides it (`flowrun nodes` lists the known types; add a plugin with pip "
+        "install or --nodes DIR)",
         f"{path}:8:3: node 'untyped': 'type' is required",
     ]
 
@@ -479,7 +481,7 @@ def test_node_config_is_validated_against_the_type_schema(registry: NodeRegistry
         """)
     assert errors(registry, path) == [
         f"{path}:5:5: node 'show', field 'propery': unknown field 'propery' (expected one of: "
-        "active, complete, console, max_length, property)",
+        "active, complete, console, expression, max_length, property, status)",
         f"{path}:6:17: node 'show', field 'max_length': 'many' is not of type 'integer'",
         f"{path}:7:3: node 'fn': 'code' is required",
         f"{path}:12:11: node 'tick', field 'once': 'yes' is not of type 'boolean'",
@@ -849,7 +851,7 @@ async def test_disabled_nodes_are_validated_not_instantiated_and_unwired(
         """)
     assert errors(registry, bad) == [
         f"{bad}:6:5: node 'off', field 'colour': unknown field 'colour' (expected one of: "
-        "active, complete, console, max_length, property)"]
+        "active, complete, console, expression, max_length, property, status)"]
     path = write("f.yaml", """\
         flow: f
         nodes:

@@ -1,6 +1,8 @@
-// The demo's video page: publishes the webcam or the screen, plays a URL through the media
-// server, watches running sessions, records them. Signaling is the JSON protocol of
-// flows/README.md over the websocket /signaling; ICE candidates trickle both ways.
+// The demo's video pages: publishes the webcam (optionally through the magic mirror) or the
+// screen, plays a URL through the media server, watches running sessions, records them; on the
+// group page (group.html, which lists only group sessions) joins and watches the group call.
+// Signaling is the JSON protocol of flows/README.md over the websocket /signaling; ICE
+// candidates trickle both ways. Controls a page does not have are skipped.
 //
 // Plain ES module, no build step, no library.
 
@@ -33,8 +35,8 @@ const handlers = {
     state.iceServers = Array.isArray(msg.iceServers) ? msg.iceServers : [];
     setConnection("open", `Connected · connection ${msg.connectionId}`);
     const turn = state.iceServers.flatMap((s) => [].concat(s.urls)).join(", ");
-    $("#ice-servers").textContent = turn ? `TURN: ${turn}` : "No TURN server configured";
-    $("#relay-only").disabled = !turn;
+    if ($("#ice-servers")) $("#ice-servers").textContent = turn ? `TURN: ${turn}` : "No TURN server configured";
+    if ($("#relay-only")) $("#relay-only").disabled = !turn;
     send({ id: "sessions" });
     send({ id: "recordings" });
   },
@@ -43,7 +45,7 @@ const handlers = {
   viewerResponse: (msg) => state.peers.get(msg.sessionId)?.answer(msg.sdpAnswer),
   iceCandidate: (msg) => state.peers.get(msg.sessionId)?.addRemoteCandidate(msg.candidate),
   playEnd(msg) {
-    state.peers.get(msg.sessionId)?.setDetail("The source reached its end.");
+    state.peers.get(msg.sessionId)?.sourceEnded();
   },
   stopped(msg) {
     const peer = state.peers.get(msg.sessionId);
@@ -56,9 +58,17 @@ const handlers = {
     renderSessions();
   },
   recording(msg) {
-    state.peers.get(msg.sessionId)?.setDetail(`Recording to ${msg.file} (${msg.profile}).`);
+    for (const peer of peersShowing(msg.sessionId)) {
+      peer.setDetail(`Recording to ${msg.file} (${msg.profile}).`, "recording");
+    }
   },
   recordingStopped(msg) {
+    // To every page: the cards that showed "Recording to ..." say where the file went.
+    for (const peer of peersShowing(msg.sessionId)) {
+      if (peer.detailKind !== "recording") continue;
+      const size = msg.size ? `, ${formatBytes(msg.size)}` : "";
+      peer.setDetail(`Recording stopped: ${msg.file}${size} is listed under Recordings.`);
+    }
     const { id, ...entry } = msg;  // the file's entry, as in the recordings list
     entry.stoppedAt ||= new Date().toISOString();
     entry.pending = true;  // until the server's list has it (its database write may lag)
@@ -126,15 +136,44 @@ connectSocket("/signaling", {
 
 // -- one WebRTC session of this page --------------------------------------------------------
 
+/** The card of one session (in "My sessions"). */
+const PEER_CARD = `
+<article class="peer" aria-live="polite">
+  <header class="peer-head">
+    <h3 class="peer-title"></h3>
+    <span class="badge peer-state">connecting</span>
+    <span class="badge recording-badge" hidden>● recording</span>
+  </header>
+  <video class="peer-video" playsinline autoplay></video>
+  <p class="peer-detail"></p>
+  <dl class="peer-stats">
+    <div><dt>Frame rate</dt><dd data-stat="frameRate">–</dd></div>
+    <div><dt>Resolution</dt><dd data-stat="resolution">–</dd></div>
+    <div><dt>Bitrate</dt><dd data-stat="bitrate">–</dd></div>
+    <div><dt>Packets lost</dt><dd data-stat="packetsLost">–</dd></div>
+  </dl>
+  <div class="peer-actions">
+    <button type="button" class="record">Record</button>
+    <button type="button" class="stop-record" hidden>Stop recording</button>
+    <button type="button" class="stop danger">Stop</button>
+  </div>
+</article>`;
+
 class Peer {
   /**
-   * @param {"webcam"|"screen"|"player"|"viewer"} kind
+   * @param {"webcam"|"screen"|"group"|"player"|"viewer"} kind
    * @param {string} title shown on the card
+   * @param {{source?: string, twoWay?: boolean}} options `source`: for a viewer, the session it
+   *   watches; `twoWay`: a publisher that gets media back (the group, a mirror)
    */
-  constructor(kind, title) {
+  constructor(kind, title, { source = null, twoWay = false } = {}) {
     this.kind = kind;
     this.id = newId();
-    this.sending = kind === "webcam" || kind === "screen";
+    this.source = source;        // for a viewer: the session it watches
+    this.sourceGone = false;     // the source reached its end: nothing more will come
+    this.detailKind = null;      // what the detail line tells ("recording", ...)
+    this.sending = kind === "webcam" || kind === "screen" || kind === "group";
+    this.twoWay = twoWay;
     this.request = null;       // the id of the message that started it: start, play or viewer
     this.answered = false;
     this.ended = false;
@@ -143,7 +182,7 @@ class Peer {
     this.stream = null;
     this.pc = new RTCPeerConnection({
       iceServers: state.iceServers,
-      iceTransportPolicy: $("#relay-only").checked ? "relay" : "all",
+      iceTransportPolicy: $("#relay-only")?.checked ? "relay" : "all",
     });
     // Trickle ICE: every candidate goes to the server as soon as the browser finds it; the
     // flows queue those that arrive before the session's endpoint exists.
@@ -154,7 +193,7 @@ class Peer {
     });
     this.pc.addEventListener("connectionstatechange", () => this.showState());
     this.pc.addEventListener("track", (event) => {
-      if (!this.sending) {
+      if (!this.sending || this.twoWay) {
         this.video.srcObject = event.streams[0] || new MediaStream([event.track]);
       }
     });
@@ -164,13 +203,16 @@ class Peer {
   }
 
   render(title) {
-    const card = $("#peer-template").content.firstElementChild.cloneNode(true);
+    const holder = document.createElement("template");
+    holder.innerHTML = PEER_CARD;
+    const card = holder.content.firstElementChild;
     card.dataset.sessionId = this.id;
     card.dataset.kind = this.kind;
     card.querySelector(".peer-title").textContent = title;
     this.video = card.querySelector("video");
     this.video.setAttribute("aria-label", `${title} video`);
-    if (this.sending) this.video.muted = true;  // a local preview: no echo
+    // A local preview or a mirror: no echo. The group sends back the others' voices only.
+    if (this.sending && this.kind !== "group") this.video.muted = true;
     else this.video.controls = true;
     card.querySelector(".record").addEventListener("click", () =>
       send({ id: "record", sessionId: this.id, profile: "MP4" }));
@@ -217,7 +259,7 @@ class Peer {
   }
 
   showState() {
-    if (this.ended) return;
+    if (this.ended || this.sourceGone) return;
     const label = this.answered ? this.pc.connectionState : "negotiating";
     const badge = this.card.querySelector(".peer-state");
     badge.textContent = label;
@@ -225,15 +267,32 @@ class Peer {
     if (this.pc.connectionState === "connected" && !this.previous) this.sample();
   }
 
-  setDetail(text) {
+  setDetail(text, kind = null) {
     this.card.querySelector(".peer-detail").textContent = text;
+    this.detailKind = kind;
   }
 
   /** Recording state comes from the server's session list (also for a viewer's source). */
   showRecording(recording) {
-    this.card.querySelector(".record").hidden = recording;
+    if (this.ended) return;
+    this.card.querySelector(".record").hidden = recording || this.sourceGone;
     this.card.querySelector(".stop-record").hidden = !recording;
     this.card.querySelector(".recording-badge").hidden = !recording;
+  }
+
+  /** The source reached its end (a player's playEnd, or a viewer's source listed as ended):
+   * the session stays on the server until removed, but has nothing more to show or record. */
+  sourceEnded() {
+    if (this.ended || this.sourceGone) return;
+    this.sourceGone = true;
+    const badge = this.card.querySelector(".peer-state");
+    badge.textContent = "source ended";
+    badge.dataset.state = "source-ended";
+    this.setDetail("The source reached its end. Remove the session when you are done.");
+    this.card.querySelector(".record").hidden = true;
+    const stop = this.card.querySelector(".stop");
+    stop.textContent = "Remove";
+    stop.setAttribute("aria-label", "Remove this ended session");
   }
 
   /** Stop button: stop the session (if still running) and remove its card. */
@@ -309,6 +368,11 @@ class Peer {
   }
 }
 
+/** This page's sessions that show the media of session `sid`: itself, or viewers of it. */
+function peersShowing(sid) {
+  return [...state.peers.values()].filter((p) => p.id === sid || p.source === sid);
+}
+
 function numberOrNull(value) {
   return typeof value === "number" && Number.isFinite(value) ? value : null;
 }
@@ -332,6 +396,7 @@ async function reportStats(round) {
 
 async function startPublisher(kind) {
   const name = $("#session-name").value.trim();
+  const mirror = kind === "webcam" && Boolean($("#mirror")?.checked);
   let stream;
   try {
     stream = kind === "screen"
@@ -341,15 +406,17 @@ async function startPublisher(kind) {
     showError(`${kind === "screen" ? "screen sharing" : "camera"}: ${err.message}`);
     return;
   }
-  const peer = new Peer(kind, `${kind === "screen" ? "Screen" : "Webcam"}${name ? ` · ${name}` : ""}`);
+  const title = { screen: "Screen", group: "Group call", webcam: mirror ? "Mirror" : "Webcam" }[kind];
+  const twoWay = kind === "group" || mirror;
+  const peer = new Peer(kind, `${title}${name ? ` · ${name}` : ""}`, { twoWay });
   peer.stream = stream;
-  peer.video.srcObject = stream;
+  if (!twoWay) peer.video.srcObject = stream;  // else what comes back is shown
   for (const track of stream.getTracks()) {
-    peer.pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+    peer.pc.addTransceiver(track, { direction: twoWay ? "sendrecv" : "sendonly", streams: [stream] });
     // The browser's own "Stop sharing" button ends the track: end the session with it.
     track.addEventListener("ended", () => { if (!peer.ended) peer.stop(); });
   }
-  await negotiate(peer, { id: "start", kind, ...(name ? { name } : {}) });
+  await negotiate(peer, { id: "start", kind, ...(name ? { name } : {}), ...(mirror ? { mirror } : {}) });
 }
 
 /** Send the peer's offer; a browser-side failure ends its card with the reason. */
@@ -372,8 +439,8 @@ async function getCamera() {
 }
 
 /** A receive-only session: `play` of a URL or `viewer` of a running session. */
-async function startReceiver(kind, title, message) {
-  const peer = new Peer(kind, title);
+async function startReceiver(kind, title, message, source = null) {
+  const peer = new Peer(kind, title, { source });
   peer.pc.addTransceiver("video", { direction: "recvonly" });
   peer.pc.addTransceiver("audio", { direction: "recvonly" });
   await negotiate(peer, message);
@@ -382,33 +449,62 @@ async function startReceiver(kind, title, message) {
 
 function watch(session) {
   return startReceiver("viewer", `Watching ${describe(session)}`,
-    { id: "viewer", source: session.sessionId });
+    { id: "viewer", source: session.sessionId }, session.sessionId);
 }
 
 function describe(session) {
-  const kind = { webcam: "webcam", screen: "screen", player: "player" }[session.kind] || session.kind;
+  const kind = { webcam: "webcam", screen: "screen", group: "group call", player: "player" }[session.kind]
+    || session.kind;
   return session.name ? `${session.name} (${kind})` : `${kind} ${session.sessionId.slice(0, 8)}`;
 }
 
-$("#start-webcam").addEventListener("click", () => startPublisher("webcam"));
-$("#start-screen").addEventListener("click", () => startPublisher("screen"));
-$("#play-form").addEventListener("submit", (event) => {
+$("#start-webcam")?.addEventListener("click", () => startPublisher("webcam"));
+$("#start-screen")?.addEventListener("click", () => startPublisher("screen"));
+$("#join-group")?.addEventListener("click", () => startPublisher("group"));
+$("#play-form")?.addEventListener("submit", (event) => {
   event.preventDefault();
   const url = $("#play-url").value.trim();
   if (url) startReceiver("player", `Playing ${url}`, { id: "play", url });
 });
-$("#relay-only").checked = new URLSearchParams(location.search).get("relay") === "1";
+if ($("#relay-only")) $("#relay-only").checked = new URLSearchParams(location.search).get("relay") === "1";
+
+// file:// URLs: the embedded media server plays only files inside its media folder; say which.
+fetch("/api/host").then((r) => (r.ok ? r.json() : null)).then((host) => {
+  if (!host) return;
+  const hint = $("#play-hint");
+  if (host.mediaDir) {
+    const field = $("#play-url");
+    field.placeholder = field.placeholder.replace("file:///…/media/", `file://${host.mediaDir}/`);
+    hint.textContent = `HLS (http/https), RTSP, or a file inside the media folder ${host.mediaDir} `
+      + "(file://…; files elsewhere on the server cannot be played).";
+  } else {
+    hint.textContent = "HLS (http/https), RTSP, or file://… naming a file on the media server's host.";
+  }
+}).catch(() => {});
 
 // -- lists ----------------------------------------------------------------------------------
+
+/** The sessions this page lists: every one, or the kinds of the body's data-kinds. */
+function listedSessions() {
+  const kinds = document.body.dataset.kinds?.split(" ");
+  return kinds ? state.sessions.filter((s) => kinds.includes(s.kind)) : state.sessions;
+}
 
 function renderSessions() {
   const body = $("#sessions tbody");
   body.replaceChildren();
-  for (const session of state.sessions) {
+  const byId = new Map(state.sessions.map((s) => [s.sessionId, s]));
+  // A row (and a card) shows the media of its session: for a viewer, its source's. What that
+  // media is doing (recording, ended) is what the row says and what its buttons act on.
+  const shownBy = (session) => (session.source && byId.get(session.source)) || session;
+  const listed = listedSessions();
+  for (const session of listed) {
+    const recording = Boolean(shownBy(session).recording);
+    const mine = session.owner === state.connectionId;
     const row = document.createElement("tr");
     row.dataset.sessionId = session.sessionId;
     row.dataset.kind = session.kind;
-    const mine = session.owner === state.connectionId;
+    row.dataset.state = session.ended ? "ended" : "live";
     const source = session.url || (session.source ? `session ${session.source.slice(0, 8)}` : "");
     const cells = [
       (session.name ? `${session.name} · ` : "") + session.sessionId.slice(0, 8) + (mine ? " (yours)" : ""),
@@ -420,31 +516,50 @@ function renderSessions() {
       if (index === 2) cell.className = "long";  // the source URL
       row.append(cell);
     }
+    const badges = row.firstElementChild;
+    if (session.ended) badges.append(" ", badge("ended", "ended"));
+    if (recording) badges.append(" ", badge("● recording", "recording"));
     const actions = document.createElement("td");
     actions.className = "actions";
-    if (session.kind !== "viewer") {
+    if (!session.ended && session.kind !== "viewer") {
       actions.append(button("Watch", `Watch ${describe(session)}`, "watch", () => watch(session)));
     }
-    actions.append(session.recording
-      ? button("Stop recording", `Stop recording ${describe(session)}`, "stop-record",
-        () => send({ id: "stopRecord", sessionId: session.sessionId }))
-      : button("Record", `Record ${describe(session)}`, "record",
+    if (recording) {  // also from a viewer's row: the server stops its source's recording
+      actions.append(button("Stop recording", `Stop recording ${describe(shownBy(session))}`,
+        "stop-record", () => send({ id: "stopRecord", sessionId: session.sessionId })));
+    } else if (!session.ended) {
+      actions.append(button("Record", `Record ${describe(shownBy(session))}`, "record",
         () => send({ id: "record", sessionId: session.sessionId, profile: "MP4" })));
-    if (session.recording) row.classList.add("recording");
+    }
+    if (session.ended && mine) {
+      actions.append(button("Remove", `Remove ${describe(session)}`, "remove danger", () => {
+        const peer = state.peers.get(session.sessionId);
+        if (peer) peer.stop();  // and its card goes
+        else send({ id: "stop", sessionId: session.sessionId });
+      }));
+    }
     row.append(actions);
     body.append(row);
   }
-  $("#no-sessions").hidden = state.sessions.length > 0;
-  // A card's record buttons follow its session (or, for a viewer, its source).
-  const byId = new Map(state.sessions.map((s) => [s.sessionId, s]));
+  $("#no-sessions").hidden = listed.length > 0;
   for (const peer of state.peers.values()) {
     const session = byId.get(peer.id);
-    const recorded = session && (session.source ? byId.get(session.source) : session);
-    peer.showRecording(Boolean(recorded?.recording));
+    if (session?.ended) peer.sourceEnded();
+    peer.showRecording(Boolean(session && shownBy(session).recording));
   }
 }
 
+/** A small label in a table cell ("ended", "● recording"). */
+function badge(text, stateName) {
+  const el = document.createElement("span");
+  el.className = "badge";
+  el.dataset.state = stateName;
+  el.textContent = text;
+  return el;
+}
+
 function renderRecordings() {
+  if (!$("#recordings")) return;
   const body = $("#recordings tbody");
   body.replaceChildren();
   for (const rec of state.recordings) {

@@ -177,7 +177,7 @@ function add(parent, tag, attributes, text) {
 function renderSessions() {
   fillTable("#sessions", state.sessions, (s) => [
     (s.name ? `${s.name} · ` : "") + s.sessionId.slice(0, 8),
-    s.kind + (s.url ? ` (${s.url})` : ""), String(s.viewers ?? 0),
+    s.kind + (s.url ? ` (${s.url})` : "") + (s.ended ? " · ended" : ""), String(s.viewers ?? 0),
     s.recording ? "yes" : "no", formatTime(s.startedAt),
   ], (row, s) => { row.dataset.sessionId = s.sessionId; }, 1);
   $("#no-sessions").hidden = state.sessions.length > 0;
@@ -297,10 +297,22 @@ function renderHost(update) {
   facts.replaceChildren();
   const entries = [
     ["Host name", host.hostname], ["Addresses", [...(host.ipv4 || []), ...(host.ipv6 || [])].join(", ")],
-    ["Web app", host.url], ["Media server", host.mediaServer], ["Database", host.database],
+    ["Web app", host.url], ["Listening on", listening(host.listening)],
+    ["Media server", host.mediaServer], ["Database", host.database],
     ["TURN", host.turn || "not configured"], ["Orion", host.orion || "not configured"],
   ];
   for (const [name, value] of entries) addFact(facts, name, value);
+}
+
+/** "127.0.0.1:1880" -> "127.0.0.1:1880 (this machine only)"; every interface says so. */
+function listening(address) {
+  if (!address) return undefined;
+  const host = address.slice(0, address.lastIndexOf(":"));
+  if (["0.0.0.0", "::", ""].includes(host)) return `${address} (every interface)`;
+  if (host === "localhost" || host === "::1" || host.startsWith("127.")) {
+    return `${address} (this machine only)`;
+  }
+  return address;
 }
 
 function addFact(list, name, value) {

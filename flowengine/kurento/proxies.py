@@ -75,6 +75,13 @@ SIGNATURES: dict[str, tuple[str, ...]] = {
     "addIceCandidate": ("candidate",),
     "createDataChannel": ("label", "ordered", "maxPacketLifeTime", "maxRetransmits", "protocol"),
     "closeDataChannel": ("channelId",),
+    # DispatcherOneToMany (Dispatcher.connect(source, sink): pass them by name)
+    "setSource": ("source",),
+    # FaceOverlayFilter, GStreamerFilter
+    "setOverlayedImage": (
+        "uri", "offsetXPercent", "offsetYPercent", "widthPercent", "heightPercent",
+    ),
+    "setElementProperty": ("propertyName", "propertyValue"),
     # ServerManager
     "getKmd": ("moduleName",),
     "getUsedCpu": ("interval",),

@@ -24,13 +24,17 @@ if TYPE_CHECKING:
     from flowengine.loader.loader import Loader
 
 
-def check(loader: Loader, nodes: dict[str, NodeSpec]) -> None:
-    """Report graph problems through ``loader`` (errors and warnings)."""
+def check(loader: Loader, nodes: dict[str, NodeSpec], others: Iterable[NodeSpec] = ()) -> None:
+    """Report graph problems through ``loader`` (errors and warnings). The wires and references
+    of ``others`` (definitions of an id defined twice) are checked too, outside the graph."""
     g = nx.DiGraph()
     for spec in nodes.values():
         g.add_node(spec.id)
         _check_wires(loader, spec, nodes, g)
         _check_refs(loader, spec, nodes, g)
+    for spec in others:
+        _check_wires(loader, spec, nodes, nx.DiGraph())
+        _check_refs(loader, spec, nodes, nx.DiGraph())
     _warn_unreachable(loader, nodes, g)
 
 

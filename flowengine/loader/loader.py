@@ -19,7 +19,6 @@ The passes, each reporting every problem it finds before the next one runs:
 from __future__ import annotations
 
 import copy
-import difflib
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -38,7 +37,7 @@ from flowengine.registry import NodeRegistry
 ID_PATTERN = r"^[A-Za-z0-9_.\-]+$"
 _ID = re.compile(ID_PATTERN)
 ID_RULE = "use only letters, digits, '-', '_' and '.'"
-COMMON_FIELDS = {"type", "name", "wires", "disabled", "description"}
+COMMON_FIELDS = {"type", "name", "wires", "disabled", "description", "group"}
 FLOW_SUFFIXES = (".yaml", ".yml")
 SECTIONS = ("config", "nodes")
 #: The global context's scope name; a flow cannot have it (see flowengine.context).
@@ -68,6 +67,7 @@ COMMON_SCHEMA: dict[str, Any] = {
         "name": {"type": "string"},
         "description": {"type": "string"},
         "disabled": {"type": "boolean"},
+        "group": {"type": "string"},
     },
 }
 
@@ -79,16 +79,43 @@ PATH_SETTINGS: tuple[tuple[str, ...], ...] = (("http", "static"), ("nodes_dirs",
 _Origin = tuple[FlowSpec, PathKey] | None
 
 
+#: Folders a search for flow files does not enter (besides hidden ones, named ``.*``).
+SKIPPED_FOLDERS = ("node_modules", "__pycache__")
+NO_FLOW_FILES = ("no flow file (*.yaml, *.yml) in this folder or its subfolders (hidden "
+                 "folders and node_modules are skipped)")
+
+
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given, and the ``*.yaml``/``*.yml`` files of directories, in name order."""
+    """Files as given, and the ``*.yaml``/``*.yml`` files of folders and their subfolders
+    (hidden ones and ``node_modules`` skipped): a folder's files in name order, then its
+    subfolders'."""
     files: list[Path] = []
     for p in paths:
         path = Path(p)
-        if path.is_dir():
-            files.extend(sorted(f for f in path.iterdir() if f.suffix in FLOW_SUFFIXES))
-        else:
-            files.append(path)
+        files.extend(_folder_flow_files(path) if path.is_dir() else [path])
     return files
+
+
+def find_flow_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[LoadError]]:
+    """:func:`expand_paths`, and an error for each folder that holds no flow file (a typo, or
+    the wrong folder: ``flowrun validate`` must not pass on nothing)."""
+    files: list[Path] = []
+    errors: list[LoadError] = []
+    for path in map(Path, paths):
+        found = expand_paths([path])
+        if not found:
+            errors.append(LoadError(str(path), 1, 1, NO_FLOW_FILES))
+        files.extend(found)
+    return files, errors
+
+
+def _folder_flow_files(folder: Path) -> list[Path]:
+    found: list[Path] = []
+    for root, dirs, names in os.walk(folder):  # symbolic links to folders are not followed
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIPPED_FOLDERS)
+        found.extend(Path(root) / n for n in sorted(names)
+                     if Path(n).suffix in FLOW_SUFFIXES and not n.startswith("."))
+    return found
 
 
 class Loader:
@@ -106,14 +133,17 @@ class Loader:
         # Ids that are defined but could not become a NodeSpec (unknown type, wrong section...):
         # references to them are not reported a second time as references to unknown ids.
         self.broken_ids: set[str] = set()
-        # Ids whose configuration failed validation: they are not instantiated.
-        self._invalid: set[str] = set()
+        # Definitions (file, section, id) whose configuration failed validation: they are not
+        # instantiated.
+        self._invalid: set[tuple[str, str, str]] = set()
 
     # -- entry points ---------------------------------------------------------------------------
 
     def load(self, paths: Iterable[str | Path]) -> FlowSet:
         """Load files and directories (and their includes); raise FlowLoadError on problems."""
-        queue: list[tuple[Path, _Origin]] = [(p, None) for p in expand_paths(paths)]
+        files, errors = find_flow_files(paths)
+        self.errors.extend(errors)
+        queue: list[tuple[Path, _Origin]] = [(f, None) for f in files]
         return self._assemble(self._read_all(queue, []))
 
     def load_text(self, text: str, filename: str = "<memory>") -> FlowSet:
@@ -239,6 +269,9 @@ class Loader:
 
     def _assemble(self, flows: list[FlowSpec]) -> FlowSet:
         nodes: dict[str, NodeSpec] = {}
+        # Later definitions of an id already defined: reported, and still checked like any
+        # other node, so that a duplicate id does not hide the errors inside them.
+        duplicates: list[NodeSpec] = []
         defined: dict[str, tuple[FlowSpec, PathKey]] = {}
         names: dict[str, FlowSpec] = {}
         for flow in flows:
@@ -258,6 +291,8 @@ class Loader:
                         self._error(flow.document, str(flow.path), key,
                                     f"duplicate node id '{node_id}' (first defined at "
                                     f"{first_flow.path}:{pos.line})", at_key=True)
+                        spec = self._node_spec(flow, section, raw_id, definition)
+                        duplicates.extend([spec] if spec is not None else [])
                         continue
                     defined[node_id] = (flow, key)
                     spec = self._node_spec(flow, section, raw_id, definition)
@@ -267,8 +302,8 @@ class Loader:
                         nodes[node_id] = spec
                         flow.node_ids.append(node_id)
         settings = self._merge_settings(flows)
-        graph.check(self, nodes)
-        self._instantiate(nodes)
+        graph.check(self, nodes, duplicates)
+        self._instantiate([*nodes.values(), *duplicates])
         if self.errors:
             # Warnings are left out: the errors are what must be fixed first.
             raise FlowLoadError(sorted(self.errors, key=lambda e: (e.file, e.line, e.column)))
@@ -296,10 +331,7 @@ class Loader:
             return None
         node_class = self.registry.get(type_name)
         if node_class is None:
-            known = [c.type for c in self.registry.types()]
-            close = difflib.get_close_matches(type_name, known, n=3)
-            hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
-            self._error(doc, file, (*base, "type"), f"unknown node type '{type_name}'{hint}")
+            self._error(doc, file, (*base, "type"), self.registry.unknown_type(type_name))
             return None
         if node_class.is_config != (section == "config"):
             kind, expected = ("config", "config") if node_class.is_config else ("flow", "nodes")
@@ -316,7 +348,7 @@ class Loader:
             self._error(doc, file, (*base, *err_path), message,
                         at_key=message.startswith("unknown field") or not err_path)
         if errors:
-            self._invalid.add(node_id)
+            self._invalid.add((file, section, node_id))
         pos = doc.key_position(base)
         name = definition.get("name")
         description = definition.get("description")
@@ -327,19 +359,20 @@ class Loader:
             wires=_normalize_wires(definition.get("wires")),
             disabled=definition.get("disabled") is True,
             description=description if isinstance(description, str) else "",
+            group=definition.get("group") if isinstance(definition.get("group"), str) else None,
             document=doc)
 
-    def _instantiate(self, nodes: dict[str, NodeSpec]) -> None:
+    def _instantiate(self, specs: list[NodeSpec]) -> None:
         """Create every enabled node whose configuration is valid (its ``configure`` runs)."""
-        for spec in nodes.values():
-            if spec.disabled or spec.id in self._invalid:
+        for spec in specs:
+            section = "config" if spec.is_config else "nodes"
+            if spec.disabled or (spec.flow.file, section, spec.id) in self._invalid:
                 continue
             doc = spec.document or SourceDocument(None)
             try:
                 spec.instance = spec.node_class(spec.id, copy.deepcopy(spec.config),
                                                 name=spec.name, flow=spec.flow)
             except ConfigError as exc:
-                section = "config" if spec.is_config else "nodes"
                 pos = doc.position((section, spec.id, *_field_key(exc.field)))
                 line, column = pos.line, pos.column
                 if exc.line is not None:

@@ -27,6 +27,8 @@ class NodeSpec:
     wires: list[list[str]] = field(default_factory=list)
     disabled: bool = False
     description: str = ""
+    #: The group (a box in the flow view) the node is drawn in; only for the eye.
+    group: str | None = None
     instance: Node | None = None
     #: The parsed file the node was read from (positions for error messages).
     document: SourceDocument | None = field(default=None, repr=False, compare=False)
@@ -36,8 +38,9 @@ class NodeSpec:
         return self.node_class.is_config
 
     def signature(self) -> Any:
-        """What decides whether a reload must restart the node: everything but the wires."""
-        return {k: v for k, v in self.definition.items() if k != "wires"}
+        """What decides whether a reload must restart the node: everything but the wires
+        and the group (which only the flow view reads)."""
+        return {k: v for k, v in self.definition.items() if k not in ("wires", "group")}
 
 
 @dataclass

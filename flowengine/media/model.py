@@ -6,9 +6,10 @@ complex types their params use. :mod:`flowengine.media.marshal` checks incoming 
 these declarations; :mod:`flowengine.media.dispatch` resolves invokes and subscriptions with them.
 
 Only what the server can create is listed as a factory (:data:`FACTORIES`). Abstract ancestors
-are here so ``describe`` gives Kurento's hierarchy and inherited members resolve. Classes such as
-filters, ``Composite`` or ``HubPort`` are *not* declared: creating them answers 40108
-``Factory 'X' not found``, as a KMS without that module does.
+are here so ``describe`` gives Kurento's hierarchy and inherited members resolve. Classes this
+server does not implement (``AlphaBlending``, ``Mixer``, ``ImageOverlayFilter``, ``ZBarFilter``,
+``OpenCVFilter``, ``RtpEndpoint``, ``HttpPostEndpoint``...) are *not* declared: creating them
+answers 40108 ``Factory 'X' not found``, as a KMS without that module does.
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ ENUMS: dict[str, tuple[str, ...]] = {
     ),
     "AudioCodec": ("OPUS", "PCMU", "RAW"),
     "VideoCodec": ("VP8", "H264", "RAW"),
+    "FilterType": ("AUDIO", "AUTODETECT", "VIDEO"),
     "DSCPValue": (
         "NO_DSCP", "NO_VALUE", "AUDIO_VERYLOW", "AUDIO_LOW", "AUDIO_MEDIUM", "AUDIO_HIGH",
         "VIDEO_VERYLOW", "VIDEO_LOW", "VIDEO_MEDIUM", "VIDEO_HIGH", "DATA_VERYLOW",
@@ -405,6 +407,67 @@ _CLASSES = (
         events=(EventSpec("EndOfStream"),),
     ),
     RemoteClass(
+        "Hub",
+        extends="MediaObject",
+        abstract=True,
+        methods=(
+            Method("getGstreamerDot", (_p("details", "GstreamerDotDetails", None),), "String"),
+            Method("dumpGstreamerDot", (_p("details", "GstreamerDotDetails", None),)),
+        ),
+    ),
+    RemoteClass("HubPort", extends="MediaElement", constructor=(_p("hub", "Hub"),)),
+    RemoteClass(
+        "Composite",
+        extends="Hub",
+        constructor=(
+            _p("mediaPipeline", "MediaPipeline"),
+            _p("width", "int", 800),
+            _p("height", "int", 600),
+            _p("framerate", "int", 15),
+        ),
+    ),
+    RemoteClass(
+        "Dispatcher",
+        extends="Hub",
+        constructor=(_p("mediaPipeline", "MediaPipeline"),),
+        methods=(Method("connect", (_p("source", "HubPort"), _p("sink", "HubPort"))),),
+    ),
+    RemoteClass(
+        "DispatcherOneToMany",
+        extends="Hub",
+        constructor=(_p("mediaPipeline", "MediaPipeline"),),
+        methods=(Method("setSource", (_p("source", "HubPort"),)), Method("removeSource")),
+    ),
+    RemoteClass("Filter", extends="MediaElement", abstract=True),
+    RemoteClass(
+        "FaceOverlayFilter",
+        extends="Filter",
+        constructor=(_p("mediaPipeline", "MediaPipeline"),),
+        methods=(
+            Method("unsetOverlayedImage"),
+            Method("setOverlayedImage", (
+                _p("uri", "String"), _p("offsetXPercent", "float"),
+                _p("offsetYPercent", "float"), _p("widthPercent", "float"),
+                _p("heightPercent", "float"),
+            )),
+        ),
+    ),
+    RemoteClass(
+        "GStreamerFilter",
+        extends="Filter",
+        constructor=(
+            _p("mediaPipeline", "MediaPipeline"),
+            _p("command", "String"),
+            _p("filterType", "FilterType", "AUTODETECT"),
+        ),
+        properties=(Property("command", "String", readonly=True),),
+        methods=(
+            Method("setElementProperty", (
+                _p("propertyName", "String"), _p("propertyValue", "String"),
+            )),
+        ),
+    ),
+    RemoteClass(
         "RecorderEndpoint",
         extends="UriEndpoint",
         constructor=(
@@ -422,9 +485,12 @@ CLASSES: dict[str, RemoteClass] = {c.name: c for c in _CLASSES}
 """Every declared class by bare name."""
 
 FACTORIES: dict[str, tuple[str, ...]] = {
-    "core": ("MediaPipeline",),
-    "elements": ("PlayerEndpoint", "RecorderEndpoint", "WebRtcEndpoint"),
-    "filters": (),
+    "core": ("HubPort", "MediaPipeline"),
+    "elements": (
+        "Composite", "Dispatcher", "DispatcherOneToMany", "PlayerEndpoint", "RecorderEndpoint",
+        "WebRtcEndpoint",
+    ),
+    "filters": ("FaceOverlayFilter", "GStreamerFilter"),
 }
 """What ``create`` accepts, per module, as ``getInfo`` reports it."""
 

@@ -33,6 +33,11 @@ log = logging.getLogger("flowengine.media")
 
 def default_factories() -> dict[str, Factory]:
     """Implementations of the creatable classes (imported lazily: they pull in aiortc)."""
+    from flowengine.media.elements.composite import CompositeImpl
+    from flowengine.media.elements.dispatcher import DispatcherImpl, DispatcherOneToManyImpl
+    from flowengine.media.elements.face_overlay_filter import FaceOverlayFilterImpl
+    from flowengine.media.elements.gstreamer_filter import GStreamerFilterImpl
+    from flowengine.media.elements.hub import HubPortImpl
     from flowengine.media.elements.player_endpoint import PlayerEndpointImpl
     from flowengine.media.elements.recorder_endpoint import RecorderEndpointImpl
     from flowengine.media.elements.webrtc_endpoint import WebRtcEndpointImpl
@@ -42,6 +47,12 @@ def default_factories() -> dict[str, Factory]:
         "WebRtcEndpoint": WebRtcEndpointImpl,
         "PlayerEndpoint": PlayerEndpointImpl,
         "RecorderEndpoint": RecorderEndpointImpl,
+        "HubPort": HubPortImpl,
+        "Composite": CompositeImpl,
+        "Dispatcher": DispatcherImpl,
+        "DispatcherOneToMany": DispatcherOneToManyImpl,
+        "FaceOverlayFilter": FaceOverlayFilterImpl,
+        "GStreamerFilter": GStreamerFilterImpl,
     }
 
 

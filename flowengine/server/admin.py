@@ -9,16 +9,26 @@
 ``POST /admin/reload``      re-read the flow files and apply the changes
 ``GET /admin/events``       websocket: debug output, status changes, errors, warnings
 ``GET /metrics``            per-node counters in Prometheus text format
+``GET /admin/``             the flow view, a page for browsers (``admin_ui``); other
+                            clients get the list of endpoints
+``GET /admin/view``         what the flow view draws: flows, nodes, wires, links, groups
+``GET /admin/source/{id}``  a node's configuration as YAML, with file and line; secrets
+                            masked
 =========================== =========================================================
 
-Access. With a token (``FLOWENGINE_ADMIN_TOKEN`` or ``settings.http.admin_token``) every
-request needs it, reading included (node statuses name internal addresses and ports), as
-``Authorization: Bearer <token>``; ``/admin/events`` also takes it as ``?access_token=`` (a
-browser cannot set headers on a websocket). A missing or wrong token is 401, and a client with
-:data:`MAX_FAILURES` wrong tokens within :data:`FAILURE_WINDOW` seconds gets 429 until the
-window has passed. Without a token the API is read-only (mutating calls are 403) and answers
-clients on a loopback address only (403 for others). ``/admin/events`` refuses (403) browser
-pages of other origins than the serving host and ``settings.http.origins``.
+Access. Reading (``GET``, ``/admin/events``, ``/metrics``) is open to clients on a loopback
+address. Other hosts read only with the token (``FLOWENGINE_ADMIN_TOKEN`` or
+``settings.http.admin_token``; node statuses name internal addresses and ports), and without a
+configured token they get 403. Changing (``POST``) always needs the token (403 when none is
+configured). The token goes in ``Authorization: Bearer <token>``; ``/admin/events`` also takes
+it as ``?access_token=`` or in the first frame, ``{"token": ...}`` (a browser cannot set
+headers on a websocket; without a valid token within :data:`TOKEN_FRAME_TIMEOUT` seconds the
+socket is closed with 4401). The flow view's page and files (``/admin/``, ``/admin/ui/...``)
+hold no data and need no token: the page asks for it. A missing or wrong token is 401, and a
+client with :data:`MAX_FAILURES` wrong tokens within :data:`FAILURE_WINDOW` seconds gets 429
+until the window has passed. ``/admin/events`` refuses (403) browser pages of other origins
+than the serving host and ``settings.http.origins``. Behind a reverse proxy every client looks
+local: let the proxy keep ``/admin`` and ``/metrics`` to itself.
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 from flowengine.errors import FlowLoadError
+from flowengine.server import admin_ui
 from flowengine.server.websocket import origin_allowed
 
 if TYPE_CHECKING:
@@ -53,12 +64,14 @@ EVENT_QUEUE_LIMIT = 1000
 EVENT_FRAME_LIMIT = 64 * 1024  # bytes a client may send us (it has nothing to say)
 MAX_FAILURES = 10  # wrong tokens from one address within FAILURE_WINDOW before 429
 FAILURE_WINDOW = 60.0  # seconds
+TOKEN_FRAME_TIMEOUT = 10.0  # seconds an /admin/events socket may take to send its token
 FAILURE_ADDRESSES = 4096  # addresses whose failures are remembered (the oldest are forgotten)
 
 # Which methods each endpoint (the path after /admin, split at "/"; "*" is an id) answers.
 _ENDPOINTS: dict[tuple[str, ...], str] = {
     (): "GET", ("flows",): "GET", ("types",): "GET", ("nodes",): "GET", ("nodes", "*"): "GET",
     ("events",): "GET", ("inject", "*"): "POST", ("reload",): "POST",
+    ("view",): "GET", ("source", "*"): "GET",
 }
 
 
@@ -66,6 +79,8 @@ def _endpoint_method(parts: tuple[str, ...]) -> str | None:
     """The method the endpoint at ``/admin/<parts>`` answers; None if there is no such one."""
     if parts in _ENDPOINTS:
         return _ENDPOINTS[parts]
+    if len(parts) > 1 and parts[0] == "ui":
+        return "GET"  # the flow view's files: /admin/ui/<path under admin_ui/static>
     if len(parts) == 2 and parts[1]:
         return _ENDPOINTS.get((parts[0], "*"))
     return None
@@ -134,6 +149,7 @@ class AdminApi:
         self._reloading = asyncio.Lock()  # one reload at a time
         self._event_sockets: set[web.WebSocketResponse] = set()
         self.failed_tokens = FailedTokens()
+        self._counters = admin_ui.CounterFeed(self.runtime)
         # Event streams never end by themselves: close them when the server shuts down, or the
         # shutdown would wait for them until its timeout.
         server.app.on_shutdown.append(self._close_event_sockets)
@@ -163,14 +179,22 @@ class AdminApi:
             return _json({"error": f"no admin endpoint {method} {request.path}"}, 404)
         if method != allowed:
             return _json({"error": f"{method} not allowed"}, 405, {"Allow": allowed})
-        denied = self._check_access(request, mutating=method == "POST",
-                                    query_token=parts == ("events",))
+        if parts == () or parts[0] == "ui":  # the flow view's page and files: no data
+            return await self._dispatch(request, parts)
+        events = parts == ("events",)
+        denied = self._check_access(request, mutating=method == "POST", query_token=events)
+        if events and denied is not None and denied.status == 401:
+            return await self.events(request, token_frame=True)
         if denied is not None:
             return denied
         return await self._dispatch(request, parts)
 
     async def _dispatch(self, request: web.Request, parts: tuple[str, ...]) -> web.StreamResponse:
         match parts:
+            case () if admin_ui.wants_page(request):
+                if not request.path.endswith("/"):  # the page's links are relative to /admin/
+                    raise web.HTTPFound("/admin/")
+                return admin_ui.page()
             case ():
                 return _json({"endpoints": [f"{m} /admin/{'/'.join(p).replace('*', '{id}')}"
                                             for p, m in _ENDPOINTS.items() if p]
@@ -192,6 +216,16 @@ class AdminApi:
                 return await self.inject(request, node_id)
             case ("reload",):
                 return await self.reload()
+            case ("view",):
+                return _json(admin_ui.flow_view(self.runtime.flowset))
+            case ("source", node_id):
+                source = admin_ui.node_source(self.runtime.flowset, node_id)
+                if source is None:
+                    return _json({"error": f"no node '{node_id}'"}, 404)
+                return _json(source)
+            case ("ui", *path):
+                return admin_ui.asset(tuple(path)) or _json(
+                    {"error": f"no file {request.path}"}, 404)
         raise AssertionError(f"unhandled admin endpoint {parts}")  # _ENDPOINTS lists them all
 
     # -- reading --------------------------------------------------------------------------------
@@ -221,9 +255,7 @@ class AdminApi:
         """A running node's state, last status and counters."""
         return {"id": node.id, "type": node.type, "name": node.name, "flow": node.flow.name,
                 "state": node.state, "status": node.last_status or {},
-                "counters": {"in": node.msgs_in, "out": node.msgs_out,
-                             "errors": node.error_count,
-                             "handler_seconds": round(node.handler_seconds, 6)}}
+                "counters": admin_ui.counters(node)}
 
     def metrics(self) -> str:
         """Prometheus text exposition (format 0.0.4) of the per-node counters."""
@@ -247,10 +279,13 @@ class AdminApi:
         lines.append(f"flowengine_messages_pending {self.runtime.router.pending}")
         return "\n".join(lines) + "\n"
 
-    async def events(self, request: web.Request) -> web.StreamResponse:
+    async def events(self, request: web.Request,
+                     token_frame: bool = False) -> web.StreamResponse:
         """Stream runtime events as JSON text frames: ``{"kind": ..., "data": ...}``.
 
-        Kinds are the runtime's (``debug``, ``status``, ``error``, ``log``) plus ``dropped``
+        Kinds are the runtime's (``debug``, ``status``, ``error``, ``log``, ``reload``),
+        with ``?counters=1`` ``counters`` (changed node counters once a second, see
+        ``admin_ui.live``), and ``dropped``
         (``{"count": n}``): the client read too slowly and the ``n`` oldest buffered events
         were discarded just before the events that follow.
         """
@@ -261,6 +296,9 @@ class AdminApi:
             return _json({"error": "origin not allowed"}, 403)
         ws = web.WebSocketResponse(heartbeat=30, max_msg_size=EVENT_FRAME_LIMIT)
         await ws.prepare(request)
+        if token_frame and not await self._token_from_frame(request, ws):
+            await ws.close(code=4401, message=b"a valid token is required")
+            return ws
         limit = EVENT_QUEUE_LIMIT
         queue: deque[str] = deque()
         dropped = 0
@@ -276,6 +314,8 @@ class AdminApi:
             wake.set()
 
         unsubscribe = self.runtime.events.subscribe(on_event)
+        detach_counters = (self._counters.attach(on_event) if request.query.get("counters")
+                           else lambda: None)
         self._event_sockets.add(ws)
 
         async def reader() -> None:
@@ -301,6 +341,7 @@ class AdminApi:
             pass  # the client went away mid-send
         finally:
             unsubscribe()
+            detach_counters()
             self._event_sockets.discard(ws)
             for task in (reading, waiter):
                 if task is not None:
@@ -310,6 +351,24 @@ class AdminApi:
             with contextlib.suppress(Exception):
                 await ws.close()
         return ws
+
+    async def _token_from_frame(self, request: web.Request, ws: web.WebSocketResponse) -> bool:
+        """Whether the socket's first frame is ``{"token": <the admin token>}``."""
+        try:
+            msg = await ws.receive(timeout=TOKEN_FRAME_TIMEOUT)
+            given = json.loads(msg.data).get("token") if msg.type == WSMsgType.TEXT else None
+        except (TimeoutError, ValueError, AttributeError):
+            given = None
+        if isinstance(given, str) and self._token_matches(given):
+            return True
+        self.failed_tokens.add(request.remote or "?")
+        return False
+
+    def _token_matches(self, given: str) -> bool:
+        token = self.server.admin_token or ""
+        # Compare bytes: compare_digest refuses non-ASCII text, and a header may hold any.
+        return bool(token) and hmac.compare_digest(
+            given.strip().encode("utf-8", "surrogateescape"), token.encode("utf-8"))
 
     async def _close_event_sockets(self, _app: web.Application) -> None:
         for ws in list(self._event_sockets):
@@ -321,15 +380,15 @@ class AdminApi:
     def _check_access(self, request: web.Request, mutating: bool,
                       query_token: bool = False) -> web.Response | None:
         """None when the request may go on, else the refusal (see the module docstring)."""
+        if not mutating and _loopback(request.remote):
+            return None  # reading on this machine
         token = self.server.admin_token
         if not token:
             if mutating:
                 return _json({"error": "the admin API is read-only: set "
                                        "FLOWENGINE_ADMIN_TOKEN to allow changes"}, 403)
-            if not _loopback(request.remote):
-                return _json({"error": "the admin API answers other hosts only with a token: "
-                                       "set FLOWENGINE_ADMIN_TOKEN"}, 403)
-            return None
+            return _json({"error": "the admin API answers other hosts only with a token: "
+                                   "set FLOWENGINE_ADMIN_TOKEN"}, 403)
         address = request.remote or "?"
         wait = self.failed_tokens.retry_after(address)
         if wait:
@@ -338,10 +397,9 @@ class AdminApi:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" and query_token:
             scheme, given = "bearer", request.query.get("access_token", "")
-        # Compare bytes: compare_digest refuses non-ASCII text, and a header may hold any.
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-                given.strip().encode("utf-8", "surrogateescape"), token.encode("utf-8")):
-            self.failed_tokens.add(address)
+        if scheme.lower() != "bearer" or not self._token_matches(given):
+            if given.strip():  # a guess (a request without any token is no guess)
+                self.failed_tokens.add(address)
             return _json({"error": "a valid bearer token is required"}, 401,
                          {"WWW-Authenticate": 'Bearer realm="flowengine"'})
         return None

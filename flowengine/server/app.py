@@ -8,6 +8,7 @@ looked up per request, because nodes add and remove them while the server runs (
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -29,6 +30,11 @@ RouteHandler = Callable[[web.Request, dict[str, str]], Awaitable[web.StreamRespo
 SocketHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 DEFAULT_PORT = 1880
+# Only this machine by default (secure by default: the admin API, the flows' websockets and
+# endpoints are not offered to the network until a user says so); Node-RED binds every
+# interface. ``settings.http.host: 0.0.0.0`` (or ``flowrun --host``) opens it.
+DEFAULT_HOST = "127.0.0.1"
+EVERY_INTERFACE = ("0.0.0.0", "::", "")
 DEFAULT_MAX_BODY = 5 * 1024 * 1024  # bytes; Node-RED's apiMaxLength is "5mb"
 DEFAULT_REQUEST_TIMEOUT = 120.0  # seconds; Node-RED's httpRequestTimeout
 # aiohttp closes a connection that has not sent a complete request head this long after it
@@ -41,21 +47,25 @@ DEFAULT_BACKLOG = 1024  # pending connections; bursts of hundreds of clients mus
 class HttpServer:
     """The shared aiohttp server.
 
-    Settings (``settings.http``): ``port`` (1880; 0 picks a free port), ``host`` (``0.0.0.0``),
+    Settings (``settings.http``): ``port`` (1880; 0 picks a free port), ``host`` (the address
+    to listen on: ``127.0.0.1``; ``0.0.0.0`` for every IPv4 interface, ``::`` for every one),
     ``static`` (a folder, or a list of folders), ``max_body`` (bytes, 5 MiB),
     ``request_timeout`` (how long an http-in request may take to send its body and to get its
     http-response: 408 or 504 after that; 120 s), ``idle_timeout`` (a connection that sends no
     complete request head for this long, new or between keep-alive requests, is closed; 60 s),
     ``backlog`` (pending connections, 1024), ``admin_token`` (or the
-    ``FLOWENGINE_ADMIN_TOKEN`` environment variable), ``origins`` (browser origins, besides
-    the serving host's, allowed to open any of the server's websockets, ``/admin/events``
-    included: ``["https://app.example.org"]``; ``"*"`` allows every origin).
+    ``FLOWENGINE_ADMIN_TOKEN`` environment variable), ``error_details`` (false: the 500 that
+    answers a request whose message failed uncaught says only "Internal Server Error"; true:
+    it carries the error's text), ``origins`` (browser origins, besides the serving host's,
+    allowed to open any of the server's websockets, ``/admin/events`` included:
+    ``["https://app.example.org"]``; ``"*"`` allows every origin).
     """
 
     def __init__(self, runtime: Runtime, settings: dict[str, Any] | None = None):
         settings = dict(settings or {})
         self.runtime = runtime
-        self.host: str = settings.get("host", "0.0.0.0")
+        host = settings.get("host")
+        self.host: str = DEFAULT_HOST if host is None else str(host)
         # ``port: null`` registers routes without listening (flow tests run that way).
         port = settings.get("port", DEFAULT_PORT)
         self.port: int | None = None if port is None else int(port)
@@ -67,6 +77,7 @@ class HttpServer:
                                                            DEFAULT_REQUEST_TIMEOUT))
         self.idle_timeout = parse_duration(settings.get("idle_timeout", DEFAULT_IDLE_TIMEOUT))
         self.backlog = int(settings.get("backlog", DEFAULT_BACKLOG))
+        self.error_details = settings.get("error_details") is True
         self.admin_token: str | None = (settings.get("admin_token")
                                         or os.environ.get("FLOWENGINE_ADMIN_TOKEN") or None)
         origins = settings.get("origins") or []
@@ -103,9 +114,20 @@ class HttpServer:
 
     @property
     def url(self) -> str:
-        """The base URL (``http://127.0.0.1:1880``) once started."""
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
-        return f"http://{host}:{self.port}"
+        """The base URL a browser on this machine opens (``http://127.0.0.1:1880``), once
+        started."""
+        host = "127.0.0.1" if self.host in EVERY_INTERFACE else self.host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+
+    @property
+    def env(self) -> dict[str, Any]:
+        """Where the server listens, as flows read it with ``env.get`` (flow-format.md):
+        ``FLOWENGINE_HTTP_HOST`` (the address bound), ``FLOWENGINE_HTTP_PORT``,
+        ``FLOWENGINE_HTTP_URL`` (:attr:`url`); empty while it does not listen."""
+        if not self.listening:
+            return {}
+        return {"FLOWENGINE_HTTP_HOST": self.host, "FLOWENGINE_HTTP_PORT": self.port,
+                "FLOWENGINE_HTTP_URL": self.url}
 
     @property
     def listening(self) -> bool:
@@ -131,9 +153,19 @@ class HttpServer:
             self._runner = None
             raise
         server = getattr(site, "_server", None)
-        if server is not None and server.sockets:
-            self.port = server.sockets[0].getsockname()[1]
-        log.info("http server listening on %s", self.url)
+        sockets = server.sockets if server is not None else []
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        bound = ", ".join(sorted({_address(s.getsockname()) for s in sockets})) or self.host
+        if self.host in EVERY_INTERFACE:
+            log.info("http server listening on every interface (%s): other machines can "
+                     "connect; here open %s/", bound, self.url)
+        elif _is_loopback(self.host):
+            log.info("http server listening on %s, this machine only (settings.http.host or "
+                     "flowrun --host 0.0.0.0 to accept other machines): open %s/",
+                     bound, self.url)
+        else:
+            log.info("http server listening on %s: open %s/", bound, self.url)
 
     async def stop(self) -> None:
         """Close websockets and stop listening."""
@@ -180,3 +212,19 @@ class HttpServer:
             except (OSError, ValueError):  # a NUL byte or a too long name: no such file
                 continue
         return None
+
+
+def _address(sockname: Any) -> str:
+    """``host:port`` of a bound socket (``[::1]:1880`` for IPv6)."""
+    host, port = sockname[0], sockname[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,12 +1,13 @@
 """``debug``: show a message property, or the whole message, on the console and the admin API,
 and optionally in the node's status.
 
-The admin stream gets Node-RED's debug shape (``{id, name, msg, format, property}``, with long
-values truncated to ``max_length``); the console gets one readable line per message. The status
-follows Node-RED's "show in node status" (``statusType``/``statusVal``): ``auto`` shows what the
-node shows (an error's message in red, a status message's own status), ``counter`` counts
-messages, a ``{msg: path}`` or ``{jsonata: ...}`` reference shows that value; text is cut to 32
-characters and values that are not strings are shown as Node.js's ``util.inspect`` shows them.
+The admin stream gets Node-RED's debug shape (``{id, name, topic, msg, format, property}``,
+with long values truncated to ``max_length``); the console gets one readable line per message.
+The status follows Node-RED's "show in node status" (``statusType``/``statusVal``): ``auto``
+shows what the node shows (an error's message in red, a status message's own status),
+``counter`` counts messages, a ``{msg: path}`` or ``{jsonata: ...}`` reference shows that value;
+text is cut to 32 characters and values that are not strings are shown as Node.js's
+``util.inspect`` shows them.
 """
 
 from __future__ import annotations
@@ -104,15 +105,15 @@ class DebugNode(Node):
         value = self.shown_value(msg)
         text, fmt = describe(value, self.config["max_length"])
         prop = "msg" if self._path is None else self.config["property"]
-        self.runtime.events.publish("debug", {"id": self.id, "name": self.name,
-                                              "flow": self.flow.name, "property": prop,
-                                              "format": fmt, "msg": text,
-                                              "msgid": msg.get("_msgid")})
+        event = {"id": self.id, "name": self.name, "flow": self.flow.name, "property": prop,
+                 "format": fmt, "msg": text, "msgid": msg.get("_msgid")}
+        if "topic" in msg:  # as Node-RED's sidebar shows it
+            event["topic"] = describe(msg["topic"], self.config["max_length"])[0]
+        self.runtime.events.publish("debug", event)
         if self.config["console"]:
             console.info("%s : %s : %s", self.name, prop, text,
                          extra={"flow": self.flow.name, "node": self.id,
                                 "msgid": msg.get("_msgid")})
-
 
     def _show_status(self, msg: dict[str, Any]) -> None:
         mode = self.config["status"]

@@ -7,6 +7,8 @@ http-response node to reach ``res`` answers it.
 
 The route handler waits for that answer for the server's ``request_timeout`` and sends 504 when
 none came; a client that goes away first gets nothing and the late answer is dropped quietly.
+When the message fails and no catch node handles the error, the runtime answers 500 at once
+(:meth:`HttpResponseHandle.fail`).
 Request bodies are parsed as Node-RED's http-in does (its ``rawBodyParser`` and body-parser):
 JSON -> object, urlencoded and multipart forms -> dict, text -> str, binary -> bytes.
 """
@@ -190,6 +192,11 @@ class HttpResponseHandle:
         self._future.set_result(response)
         return True
 
+    def fail(self, detail: str | None = None) -> bool:
+        """Answer 500 now: the message failed and no catch node handled it. ``detail`` is the
+        body when the server allows error texts; False when already answered."""
+        return self.send(web.Response(status=500, text=detail or "Internal Server Error"))
+
     def expire(self, outcome: str) -> None:
         """Mark the request as finished without an answer from the flow."""
         if self.outcome is None:
@@ -216,7 +223,8 @@ class HttpInNode(Node):
                    "dict, text -> str, binary -> bytes; for GET the query parameters), msg.req "
                    "the request (method, url, path, params, query, headers, cookies, body, "
                    "remote) and msg.res the handle an http-response node answers. A request no "
-                   "http-response answers within settings.http.request_timeout gets a 504.")
+                   "http-response answers within settings.http.request_timeout gets a 504; one "
+                   "whose message fails with no catch node to handle it gets a 500 at once.")
     example = textwrap.dedent("""\
         get-user:
           type: http-in

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import socket
 import sys
 import tempfile
@@ -404,6 +405,17 @@ class SignalingClient:
         if self._http is not None:
             await self._http.close()
 
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the browser tests save screenshots: a temporary folder, or FLOWENGINE_SCREENSHOTS
+    (``tools/screenshots.py`` points it at docs/screenshots). Tests never write into the
+    repository by themselves."""
+    folder = os.environ.get("FLOWENGINE_SCREENSHOTS")
+    path = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @pytest.fixture

@@ -40,7 +40,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 FLOW_FILE = REPO / "flows" / "kurento.yaml"
-SCREENSHOTS = REPO / "docs" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 TURNSERVER = os.environ.get("TURNSERVER", "turnserver")
 
@@ -221,11 +220,11 @@ def start_demo(workdir: Path, extra_env: dict[str, str] | None = None,
     are removed first."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
+    # The port is given as a user gives it, `--port` alone: PORT is unset.
     env = {k: v for k, v in os.environ.items()
            if k not in ("KMS_URL", "DATABASE_URL", "ORION_URL", "TURN_URL", "PORT",
                         "FLOWENGINE_DATA", "MEDIA_DIR")}
     env.update({
-        "PORT": str(port),
         "FLOWENGINE_DATA": str(workdir / "data"),
         "MEDIA_DIR": str(workdir / "data" / "media"),
         "PLAYER_ALLOW": "127.0.0.1",  # the tests' HLS servers run on 127.0.0.1

@@ -3,8 +3,9 @@
 would: buttons, fields, the sessions list.
 
 One demo process serves the whole module; every test closes its tabs, which releases its
-sessions (what the last test checks on the media server itself). The dashboard test saves the
-screenshots of the README (``docs/screenshots/``).
+sessions (what the last test checks on the media server itself). Screenshots of the states the
+tests reach go to the ``screenshots`` folder (temporary; ``tools/screenshots.py`` has the
+dashboard test write the README's into ``docs/screenshots/``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from typing import Any
 import asyncpg
 import pytest
 from e2ekit import (
-    SCREENSHOTS,
     AppPage,
     DemoServer,
     browser_demo,
@@ -42,21 +42,32 @@ def demo() -> Iterator[DemoServer]:
 
 
 @pytest.fixture(scope="module")
-def hls_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A 30 s VOD HLS stream made with PyAV, served over http by the test."""
+def hls_streams(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """VOD HLS streams made with PyAV, served over http by the test, by length in seconds."""
     folder = tmp_path_factory.mktemp("hls")
-    write_hls(folder, seconds=30)
+    lengths = (30, 8, 3)
+    for seconds in lengths:
+        write_hls(folder / f"{seconds}s", seconds=seconds)
     with serve_folder(folder) as base:
-        yield base + "/index.m3u8"
+        yield {f"{s}s": f"{base}/{s}s/index.m3u8" for s in lengths}
 
 
 @pytest.fixture(scope="module")
-def short_hls_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A 3 s VOD HLS stream: it ends while the test watches."""
-    folder = tmp_path_factory.mktemp("hls-short")
-    write_hls(folder, seconds=3)
-    with serve_folder(folder) as base:
-        yield base + "/index.m3u8"
+def hls_url(hls_streams: dict[str, str]) -> str:
+    """A 30 s stream: it plays as long as a test watches."""
+    return hls_streams["30s"]
+
+
+@pytest.fixture(scope="module")
+def medium_hls_url(hls_streams: dict[str, str]) -> str:
+    """An 8 s stream: it plays through a stats round or two, then ends."""
+    return hls_streams["8s"]
+
+
+@pytest.fixture(scope="module")
+def short_hls_url(hls_streams: dict[str, str]) -> str:
+    """A 3 s stream: it ends while the test watches."""
+    return hls_streams["3s"]
 
 
 @pytest.fixture
@@ -125,8 +136,9 @@ async def test_end_of_a_played_stream_is_shown(pages: Any, short_hls_url: str) -
     await page.page.wait_for_function(
         "(sel) => document.querySelector(sel)?.textContent.includes('reached its end')",
         arg=f"{page.card(player)} .peer-detail", timeout=20000)
-    # The session stays until the person stops it (flows/README.md, playEnd).
+    # The session stays until the person removes it (flows/README.md, playEnd).
     assert await page.page.is_visible(f"{page.card(player)} button.stop")
+    assert await page.page.text_content(f"{page.card(player)} button.stop") == "Remove"
 
 
 async def test_player_error_is_shown_and_nothing_is_left(pages: Any, demo: DemoServer) -> None:
@@ -139,7 +151,7 @@ async def test_player_error_is_shown_and_nothing_is_left(pages: Any, demo: DemoS
         return [text for text in await page.errors() if "cannot play URL" in text]
 
     shown = await eventually(player_error, 30, "the player error shown")
-    assert shown[0].startswith("play: cannot play URL"), shown
+    assert shown == ["play: cannot play URL: the server refused the connection"], shown
     # Only that error: the candidates that raced with the failure are not shown as errors.
     await asyncio.sleep(1)
     assert await page.errors() == shown
@@ -150,7 +162,7 @@ async def test_player_error_is_shown_and_nothing_is_left(pages: Any, demo: DemoS
 
 
 async def test_record_then_stop_gives_a_playable_file(pages: Any, demo: DemoServer,
-                                                      tmp_path: Path) -> None:
+                                                      tmp_path: Path, screenshots: Path) -> None:
     page = await pages()
     webcam = await page.start_webcam()
     card = page.card(webcam)
@@ -160,6 +172,8 @@ async def test_record_then_stop_gives_a_playable_file(pages: Any, demo: DemoServ
     await page.page.click(f"{card} button.record")
     await page.page.wait_for_selector(f"{card} button.stop-record", state="visible",
                                       timeout=10000)
+    detail = f"{card} .peer-detail"
+    await wait_text(page, detail, "Recording to rec-")
     await asyncio.sleep(4)  # about 80 frames of the fake camera
     await page.page.click(f"{card} button.stop-record")
 
@@ -170,6 +184,10 @@ async def test_record_then_stop_gives_a_playable_file(pages: Any, demo: DemoServ
         return fresh[0] if fresh else None
 
     file = await eventually(new_recording, 60, "the finished recording listed")
+    # The card no longer says it is recording: it says where the file went.
+    said = await wait_text(page, detail, f"Recording stopped: {file}, ")
+    assert said.endswith(" is listed under Recordings."), said
+    await page.page.locator(card).screenshot(path=str(screenshots / "recording-stopped.png"))
     href = await page.page.get_attribute(f"#recordings tr[data-file='{file}'] a", "href")
     assert href
     download = tmp_path / file
@@ -183,7 +201,7 @@ async def test_record_then_stop_gives_a_playable_file(pages: Any, demo: DemoServ
 
 
 async def test_metrics_reach_postgres_and_the_dashboard(pages: Any, demo: DemoServer,
-                                                        hls_url: str) -> None:
+                                                        hls_url: str, screenshots: Path) -> None:
     publisher = await pages()
     webcam = await publisher.start_webcam()
     viewer = await pages()
@@ -231,9 +249,123 @@ async def test_metrics_reach_postgres_and_the_dashboard(pages: Any, demo: DemoSe
     api = await asyncio.to_thread(http_json, demo.url + "/api/metrics?minutes=10")
     assert number in [r["round"] for r in api["rounds"]]
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await viewer.page.screenshot(path=str(SCREENSHOTS / "webapp.png"), full_page=True)
-    await dashboard.page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
+    # The README's pictures (tools/screenshots.py has them written to docs/screenshots).
+    await viewer.page.screenshot(path=str(screenshots / "webapp.png"), full_page=True)
+    await dashboard.page.screenshot(path=str(screenshots / "dashboard.png"), full_page=True)
+
+
+async def test_a_viewer_row_shows_its_source_recording_and_stops_it(
+        pages: Any, screenshots: Path) -> None:
+    publisher = await pages()
+    webcam = await publisher.start_webcam()
+    viewer = await pages()
+    watching = await viewer.watch(webcam)
+    row = f"#sessions tr[data-session-id='{watching}']"
+
+    # Record from the viewer's row: what is recorded is the source, and the row says so.
+    await viewer.page.click(f"{row} button.record")
+    await viewer.page.wait_for_selector(f"{row} .badge[data-state=recording]", timeout=10000)
+    assert not await viewer.page.is_visible(f"{row} button.record")
+    assert await viewer.page.is_visible(f"{row} button.stop-record")
+    card = viewer.card(watching)
+    await viewer.page.wait_for_selector(f"{card} .recording-badge", state="visible")
+    said = await wait_text(viewer, f"{card} .peer-detail", f"Recording to rec-{webcam}-")
+    assert said.endswith(".mp4 (MP4)."), said
+    # The publisher's page shows the recording on its own card and row as well.
+    await publisher.page.wait_for_selector(
+        f"#sessions tr[data-session-id='{webcam}'] .badge[data-state=recording]", timeout=10000)
+    await viewer.page.screenshot(path=str(screenshots / "viewer-row-recording.png"),
+                                 full_page=True)
+
+    await viewer.page.click(f"{row} button.stop-record")
+    await viewer.page.wait_for_selector(f"{row} button.record", timeout=30000)
+    await wait_text(viewer, f"{card} .peer-detail", "Recording stopped: rec-")
+    assert await viewer.errors() == [] and await publisher.errors() == []
+
+
+async def test_an_ended_player_is_marked_left_out_of_the_averages_and_removable(
+        pages: Any, demo: DemoServer, medium_hls_url: str, screenshots: Path) -> None:
+    other = await pages()
+    webcam = await other.start_webcam()  # a live peer, counted in every round
+    page = await pages()
+    player = await page.play(medium_hls_url)
+    card, row = page.card(player), f"#sessions tr[data-session-id='{player}']"
+
+    await page.page.wait_for_selector(f"{card} .peer-state[data-state=source-ended]",
+                                      timeout=30000)
+    ended_at = await latest_round(demo)
+    for person in (page, other):
+        await person.page.wait_for_selector(f"{row}[data-state=ended] .badge[data-state=ended]",
+                                            timeout=10000)
+        assert not await person.page.is_visible(f"{row} button.watch")
+        assert not await person.page.is_visible(f"{row} button.record")
+    # Its owner may remove it; nobody else can.
+    assert await page.page.is_visible(f"{row} button.remove")
+    assert not await other.page.is_visible(f"{row} button.remove")
+    assert not await page.page.is_visible(f"{card} button.record")
+    await page.page.screenshot(path=str(screenshots / "player-ended.png"), full_page=True)
+
+    # The page still reports the player's figures (0 kbit/s now) ...
+    await wait_text(page, f"{card} [data-stat=bitrate]", "0 kbit/s")
+    # ... but the rounds after its end count the webcam only.
+    first = ended_at + 2  # the round open at the end may hold a reply from before it
+
+    async def rounds_after_the_end() -> list[Any]:
+        api = await asyncio.to_thread(http_json, demo.url + "/api/metrics?minutes=10")
+        after = [r for r in api["rounds"] if r["round"] >= first]
+        return after if len(after) >= 2 else []
+
+    for counted in await eventually(rounds_after_the_end, 30, "two rounds after the end"):
+        assert counted["peers"] == 1 and counted["bitrate"] > 20_000, counted
+
+    # Nothing can be started on it any more, even by a page that asks.
+    await page.page.evaluate("(id) => window.demo.send({id: 'record', sessionId: id})", player)
+    await wait_error(page, f"record: session '{player}' has ended: its source reached its end")
+
+    await page.page.click(f"{row} button.remove")
+    for person in (page, other):
+        await person.page.wait_for_selector(row, state="detached", timeout=10000)
+    assert await page.page.query_selector(card) is None
+    live = await asyncio.to_thread(http_json, demo.url + "/api/sessions")
+    assert [s["sessionId"] for s in live["sessions"]] == [webcam]
+
+
+async def test_a_player_error_reads_plainly(pages: Any, tmp_path: Path,
+                                            screenshots: Path) -> None:
+    page = await pages()
+    with serve_folder(tmp_path) as base:  # an empty folder: every path is a 404
+        await page.page.fill("#play-url", base + "/nope.m3u8")
+        await page.page.click("#play")
+        await wait_error(page, "play: cannot play URL: the server answered 404 Not Found")
+    await page.page.locator("#errors").screenshot(path=str(screenshots / "player-error.png"))
+
+
+async def test_file_urls_are_explained_and_confined_to_the_media_folder(
+        pages: Any, demo: DemoServer, screenshots: Path) -> None:
+    media = demo.media_dir.resolve()
+    page = await pages()
+    await wait_text(page, "#play-hint", f"a file inside the media folder {media} ")
+    placeholder = await page.page.get_attribute("#play-url", "placeholder")
+    assert f"file://{media}/clip.mp4" in placeholder, placeholder
+    await page.page.locator(".controls").screenshot(path=str(screenshots / "file-hint.png"))
+
+    # A file elsewhere on the server is refused, in words that say why.
+    await page.page.fill("#play-url", "file:///etc/hostname")
+    await page.page.click("#play")
+    await wait_error(page, "play: cannot play URL: only files inside the media folder "
+                     "(MEDIA_DIR) can be played")
+    # One inside it plays.
+    write_hls(media / "clip", seconds=10)
+    player = await page.play(f"file://{media}/clip/index.m3u8")
+    assert (await page.wait_playing(player))["width"] == 640
+
+
+async def test_the_dashboard_host_panel_shows_the_address_bound(pages: Any,
+                                                                demo: DemoServer) -> None:
+    dashboard = await pages("/dashboard.html")  # the demo runs with --port alone
+    facts = await eventually(lambda: host_facts(dashboard), 15, "the host facts")
+    assert facts["Web app"] == demo.url + "/"
+    assert facts["Listening on"] == f"127.0.0.1:{demo.port} (this machine only)"
 
 
 async def test_stop_and_tab_close_release_every_media_object(pages: Any, demo: DemoServer,
@@ -259,6 +391,34 @@ async def test_stop_and_tab_close_release_every_media_object(pages: Any, demo: D
     assert sessions["sessions"] == []
 
 
+async def host_facts(page: AppPage) -> dict[str, str]:
+    facts = await page.page.evaluate("""() => Object.fromEntries(
+        [...document.querySelectorAll('#host dt')].map(
+            (dt) => [dt.textContent, dt.nextElementSibling.textContent]))""")
+    return facts if facts.get("Listening on") else {}
+
+
+async def latest_round(demo: DemoServer) -> int:
+    """The number of the newest stored stats round (-1 before the first)."""
+    api = await asyncio.to_thread(http_json, demo.url + "/api/metrics?minutes=10")
+    return max((r["round"] for r in api["rounds"]), default=-1)
+
+
+async def wait_text(page: AppPage, selector: str, text: str, timeout: float = 30) -> str:
+    """The text of ``selector`` once it contains ``text``."""
+    async def contains() -> str | None:
+        found = await page.page.text_content(selector)
+        return found if found and text in found else None
+    return str(await eventually(contains, timeout, f"{text!r} in {selector}"))
+
+
+async def wait_error(page: AppPage, text: str, timeout: float = 30) -> None:
+    """Wait until the page shows exactly this error (among others)."""
+    async def shown() -> bool:
+        return text in await page.errors()
+    await eventually(shown, timeout, f"the error {text!r}")
+
+
 async def count_is(kms: str, expected: int) -> bool:
     return len(await media_pipelines(kms)) == expected
 
@@ -267,3 +427,28 @@ async def kms_url(demo: DemoServer) -> str:
     """The embedded media server's URL, from ``GET /api/host``."""
     host = await asyncio.to_thread(http_json, demo.url + "/api/host")
     return demo.kms_url_from(host)
+
+
+async def test_group_page_and_the_mirror(pages: Any) -> None:
+    """The group page: two people join, each gets the Composite's grid back (800x600) and the
+    page lists only group sessions; the video page's mirror option sends the webcam through a
+    FaceOverlayFilter and shows what comes back."""
+    ann, bob = await pages("/group.html"), await pages("/group.html")
+    first = await ann.new_card("group", lambda: ann.page.click("#join-group"))
+    await bob.new_card("group", lambda: bob.page.click("#join-group"))
+    progress = await ann.wait_playing(first)
+    assert (progress["width"], progress["height"]) == (800, 600)
+    mirror = await pages()
+    await mirror.page.check("#mirror")
+    own = await mirror.new_card("webcam", lambda: mirror.page.click("#start-webcam"))
+    progress = await mirror.wait_playing(own)   # the mirror, back from the media server
+    assert (progress["width"], progress["height"]) == (640, 480)
+    assert await mirror.page.eval_on_selector(f"{mirror.card(own)} .peer-title",
+                                              "e => e.textContent") == "Mirror"  # fmt: skip
+    await eventually(lambda: ann.page.eval_on_selector_all(
+        "#sessions tbody tr", "rows => rows.map(r => r.dataset.kind)"), 10, "the list")
+    kinds = await ann.page.eval_on_selector_all(
+        "#sessions tbody tr", "rows => rows.map(r => r.dataset.kind)")
+    assert kinds == ["group", "group"]   # the webcam is not listed on the group page
+    for page in (ann, bob, mirror):
+        assert await page.errors() == [] and page.console_errors == []

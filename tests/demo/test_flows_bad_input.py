@@ -70,7 +70,7 @@ CASES: list[tuple[str, Any, dict[str, Any]]] = [
      {"message": "missing sdpOffer"}),
     ("start without offer", {"id": "start", "kind": "webcam"}, {"message": "missing sdpOffer"}),
     ("start of an unknown kind", {"id": "start", "kind": "hologram", "sdpOffer": OFFER},
-     {"message": "kind must be webcam or screen"}),
+     {"message": "kind must be webcam, screen or group"}),
     ("start with an invalid sessionId", {"id": "start", "sessionId": "a/b", "sdpOffer": OFFER},
      {"message": "invalid sessionId: 1 to 64 characters A-Z a-z 0-9 _ -"}),
     ("start with a sessionId in use", {"id": "start", "sessionId": "KEPT", "sdpOffer": OFFER},

@@ -45,16 +45,17 @@ def test_flow_tests_pass() -> None:
 class Running:
     """``flowrun flows/kurento.yaml`` in the background, its output in a file."""
 
-    def __init__(self, data_dir: Path, port: int):
+    def __init__(self, data_dir: Path, port: int, *args: str,
+                 environ: dict[str, str] | None = None):
         self.port = port
         self.log = data_dir.parent / f"flowrun-{port}.log"
         env = {k: v for k, v in os.environ.items()
                if k not in ("KMS_URL", "DATABASE_URL", "ORION_URL", "TURN_URL", "MEDIA_DIR")}
         env.update({"PORT": str(port), "FLOWENGINE_DATA": str(data_dir),
-                    "PYTHONUNBUFFERED": "1"})
+                    "PYTHONUNBUFFERED": "1", **(environ or {})})
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "flowengine.cli", "flows/kurento.yaml"], cwd=REPO,
+                [sys.executable, "-m", "flowengine.cli", "flows/kurento.yaml", *args], cwd=REPO,
                 env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True)
 
@@ -127,3 +128,28 @@ def test_flowrun_starts_everything_prints_the_url_and_stops_cleanly(data_root: P
         assert "applied 001_init" not in again.output()
     finally:
         assert again.stop() == 0, again.output()
+
+
+def test_the_port_option_reaches_everything_the_port_variable_does(data_root: Path) -> None:
+    """`--port` wins over PORT (and settings.http.port) everywhere: the server, the banner, the
+    host log line and /api/host read the one port the server bound."""
+    port, other = free_port(), free_port()
+    run = Running(data_root / "data-port", port, "--port", str(port),
+                  environ={"PORT": str(other)})
+    try:
+        run.wait_for("database ready")
+        out = run.output()
+        assert (f"http server listening on 127.0.0.1:{port}, this machine only "
+                "(settings.http.host or flowrun --host 0.0.0.0 to accept other machines)") in out
+        assert f"open http://127.0.0.1:{port}/\n" in out
+        host_line = next(line for line in out.splitlines() if "[host/remember-host]" in line)
+        assert host_line.endswith("the web app listens on 127.0.0.1 only (settings.http.host "
+                                  "or flowrun --host 0.0.0.0 to change it)"), host_line
+        status, body = run.get("/api/host")
+        host = json.loads(body)
+        assert status == 200
+        assert (host["url"], host["listening"]) == (f"http://127.0.0.1:{port}/",
+                                                    f"127.0.0.1:{port}")
+        assert str(other) not in out.replace(f"127.0.0.1:{port}", "")
+    finally:
+        assert run.stop() == 0, run.output()

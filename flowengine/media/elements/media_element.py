@@ -7,7 +7,9 @@ connected (40004).
 
 Media: an element's outputs are :class:`~flowengine.media.engine.hub.MediaHub` objects, one per
 kind (``"audio"``, ``"video"``), created on demand. A sink reads its source's hub for that kind;
-``input_changed`` tells a subclass when that hub changes.
+``input_changed`` tells a subclass when that hub changes. An element may instead hand out another
+element's hub as its output (``routed_hub``: a filter's untouched audio, a hub port's route), and
+calls ``output_changed`` when that choice changes, so that its sinks follow.
 
 Data: an element that produces data messages (a WebRtcEndpoint's data channel) hands each to
 :meth:`MediaElementImpl.push_data`, which gives it to every sink connected to it for DATA
@@ -79,11 +81,36 @@ class MediaElementImpl(MediaObjectImpl):
         self.transcoding_state: dict[str, bool] = {}
         self.audio_caps: dict[str, Any] | None = None
         self.video_caps: dict[str, Any] | None = None
+        self._routing = False
 
     # --- media plumbing ---------------------------------------------------------------------------
 
+    def routed_hub(self, kind: str) -> MediaHub | None:
+        """Hook: another element's hub that is this element's ``kind`` output (``None``: the
+        element's own hub)."""
+        return None
+
+    def _current_route(self, kind: str) -> MediaHub | None:
+        if self._routing:
+            return None  # a loop of routes (a port routed to itself): the own, idle hub
+        self._routing = True
+        try:
+            return self.routed_hub(kind)
+        finally:
+            self._routing = False
+
+    def output_changed(self, kind: str) -> None:
+        """Tell the sinks of ``kind`` that ``output_hub(kind)`` is another hub now."""
+        media_type = "AUDIO" if kind == "audio" else "VIDEO"
+        for conn in list(self.sink_connections):
+            if conn.media_type == media_type and not conn.sink.released:
+                conn.sink.input_changed(kind, self.output_hub(kind))
+
     def output_hub(self, kind: str) -> MediaHub:
-        """This element's output of ``kind``, created on first use."""
+        """This element's output of ``kind``: a routed hub, or its own, created on first use."""
+        routed = self._current_route(kind)
+        if routed is not None:
+            return routed
         hub = self.outputs.get(kind)
         if hub is None:
             hub = MediaHub(
@@ -264,7 +291,7 @@ class MediaElementImpl(MediaObjectImpl):
         in the last 2 s. Flowing in: the hub feeding this element did.
         """
         for mtype, kind in KIND_OF.items():
-            out_hub = self.outputs.get(kind)
+            out_hub = self._current_route(kind) or self.outputs.get(kind)
             flowing_out = out_hub is not None and out_hub.is_flowing()
             self._update_flow(self.flow_out, "MediaFlowOutStateChanged", mtype, flowing_out)
             in_hub = self.input_hub(kind)

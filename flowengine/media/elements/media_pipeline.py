@@ -27,9 +27,17 @@ class MediaPipelineImpl(MediaObjectImpl):
         self._monitor = asyncio.create_task(self._watch_flows(), name=f"flows {self.id}")
 
     def elements(self) -> list[MediaElementImpl]:
+        """The pipeline's elements, a hub's ports (children of the hub) included."""
         objects = self.ctx.media_set.objects
-        found = [objects.get(cid) for cid in self.children]
-        return [e for e in found if isinstance(e, MediaElementImpl)]
+        found: list[MediaElementImpl] = []
+        pending = list(self.children)
+        while pending:
+            obj = objects.get(pending.pop(0))
+            if isinstance(obj, MediaElementImpl):
+                found.append(obj)
+            elif obj is not None:
+                pending.extend(obj.children)
+        return found
 
     async def _watch_flows(self) -> None:
         while True:

@@ -13,6 +13,8 @@
 //   send(kind, value)     on the channel: "text" value, "binary" bytes (an array of numbers)
 //   closeChannel()        the tutorial's Close button; openChannel(): its Open button
 //   state()               channel state and label, received messages, video, errors
+//   pixel(id, fx, fy)     the mean [R, G, B] of an 8 x 8 block of what video element `id`
+//                         shows, at fractions fx, fy of its width and height
 
 "use strict";
 
@@ -112,6 +114,21 @@ function state() {
   };
 }
 
+function pixel(id, fx, fy) {
+  const video = document.getElementById(id);
+  const canvas = document.createElement("canvas");
+  canvas.width = video.videoWidth;
+  canvas.height = video.videoHeight;
+  const context = canvas.getContext("2d");
+  context.drawImage(video, 0, 0);
+  const x = Math.floor(fx * canvas.width) - 4, y = Math.floor(fy * canvas.height) - 4;
+  const data = context.getImageData(x, y, 8, 8).data;
+  const sum = [0, 0, 0];
+  for (let i = 0; i < data.length; i += 4) for (let c = 0; c < 3; c++) sum[c] += data[i + c];
+  return sum.map((v) => Math.round(v / 64));
+}
+
 window.tutorial = {
   start, processAnswer, addIceCandidate, takeCandidates, send, openChannel, closeChannel, state,
+  pixel,
 };

@@ -13,6 +13,11 @@
 //   loopback-stats            kurento-loopback-stats/js/index.js: pipeline.setLatencyStats(true),
 //                             a WebRtcEndpoint, processOffer, gatherCandidates, connect(webRtc),
 //                             and printStats() every second once MediaStateChanged is CONNECTED.
+//   magic-mirror              kurento-magic-mirror/js/index.js: a WebRtcEndpoint, processOffer,
+//                             gatherCandidates, a FaceOverlayFilter with
+//                             setOverlayedImage(hat_uri, -0.35, -1.2, 1.6, 1.6), then
+//                             client.connect(webRtcEp, filter) and client.connect(filter, webRtcEp).
+//                             hat_uri: the environment variable HAT_URI.
 //
 // stdin, one JSON object per line:  {cmd: "offer", peer, sdp}
 //                                   {cmd: "candidate", peer, candidate}   (an RTCIceCandidate)
@@ -105,11 +110,12 @@ function dataChannelEvents(peer, webRtc) {
 
 function onOffer(peer, sdpOffer) {
   getPipeline().then(function(pipeline) {
-    const params = mode === 'loopback-stats' ? {} : {useDataChannels: true};
+    const params = mode === 'loopback-stats' || mode === 'magic-mirror' ? {} :
+      {useDataChannels: true};
     pipeline.create('WebRtcEndpoint', params, function(error, webRtc) {
       if (error) return onError(error);
       endpoints[peer] = webRtc;
-      if (mode !== 'loopback-stats') dataChannelEvents(peer, webRtc);
+      if (params.useDataChannels) dataChannelEvents(peer, webRtc);
       setIceCandidateCallbacks(peer, webRtc);
 
       webRtc.processOffer(sdpOffer, function(error, sdpAnswer) {
@@ -118,6 +124,23 @@ function onOffer(peer, sdpOffer) {
         emit('answer', {peer: peer, sdp: sdpAnswer});
       });
 
+      if (mode === 'magic-mirror') {
+        pipeline.create('FaceOverlayFilter', function(error, filter) {
+          if (error) return onError(error);
+          filter.setOverlayedImage(process.env.HAT_URI, -0.35, -1.2, 1.6, 1.6, function(error) {
+            if (error) return onError(error);
+            emit('overlay');
+          });
+          client.connect(webRtc, filter, function(error) {
+            if (error) return onError(error);
+            client.connect(filter, webRtc, function(error) {
+              if (error) return onError(error);
+              emit('connected', {source: peer, sink: peer, through: 'FaceOverlayFilter'});
+            });
+          });
+        });
+        return;
+      }
       if (mode === 'data-channel-relay') {
         if (endpoints.a && endpoints.b) {
           endpoints.a.connect(endpoints.b, function(error) {
