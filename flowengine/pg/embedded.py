@@ -16,9 +16,10 @@ warning naming each folder.
 
 The server runs in its own session, so a Ctrl-C on the terminal reaches the runtime, which then
 stops the server after the flows have drained. On Linux it also gets SIGINT (a fast shutdown)
-when the runtime dies, even by SIGKILL (``PR_SET_PDEATHSIG``), as the embedded media server
-does: the server is started, and waited for, by a thread of its own that lives exactly as long
-as the server, since Linux sends that signal when the *thread* that started a process ends.
+when the runtime dies, even by SIGKILL (:func:`flowengine.childproc.die_with_parent`), as the
+embedded media server does: the server is started, and waited for, by a thread of its own that
+lives exactly as long as the server, since Linux sends that signal when the *thread* that
+started a process ends.
 Elsewhere, the next start finds an orphaned server through the pid of its owner
 (``flowengine.owner``) and stops it first; a server whose owner is still alive is left alone and
 reported.
@@ -33,7 +34,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import importlib.util
 import logging
 import os
@@ -46,7 +46,6 @@ import signal
 import socket
 import stat
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -54,6 +53,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import quote
+
+from flowengine.childproc import die_with_parent
 
 log = logging.getLogger("flowengine.pg")
 
@@ -322,17 +323,17 @@ class EmbeddedPostgres:
                port: int) -> subprocess.Popen[bytes]:
         log_path = self.data_dir / LOG_FILE
         with open(log_path, "ab") as log_file:  # the child keeps its own descriptor
-            return subprocess.Popen(
+            command, preexec = die_with_parent(
                 [str(bin_dir / "postgres"), "-D", str(self.data_dir), "-h", self.host,
                  "-p", str(port),
                  # No Unix socket: its path may exceed the 107-byte limit, and TCP on the
                  # loopback address with a password is all we need.
                  "-c", "unix_socket_directories=",
-                 "-c", "log_min_messages=warning"],
-                stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, cwd=self.data_dir,
-                env=_server_env(), start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-                **_as_user(user))
+                 "-c", "log_min_messages=warning"], signal.SIGINT)
+            return subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
+                cwd=self.data_dir, env=_server_env(), start_new_session=True,
+                preexec_fn=preexec, **_as_user(user))
 
     def _wait_ready(self, process: subprocess.Popen[bytes]) -> None:
         """Wait until postmaster.pid says "ready" (what ``pg_ctl -w`` does)."""
@@ -371,15 +372,6 @@ class EmbeddedPostgres:
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Ask Linux for SIGINT (PostgreSQL's fast shutdown) when the starting thread dies. Set
-    after the switch to the server's user (subprocess changes the ids first), which would
-    otherwise clear it."""
-    pr_set_pdeathsig = 1
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGINT)
-
 
 def _server_user() -> pwd.struct_passwd | None:
     """The user the server runs as: None (ourselves) unless we are root."""
