@@ -2,7 +2,8 @@
 
 The public API for node plugins is what this module exports: :class:`Node` and its hooks,
 the schema helpers in :mod:`flowengine.schema`, value references (:func:`compile_value`),
-property paths (:class:`Path`), and the errors a node may raise.
+property paths (:class:`Path`), and the errors a node may raise; :mod:`flowengine.util` has the
+counterparts of Node-RED's ``RED.util``.
 """
 
 from flowengine.durations import parse_duration

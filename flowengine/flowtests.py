@@ -705,8 +705,9 @@ def _preset_context(harness: FlowHarness, flow_name: str, context: Any) -> None:
         contexts.global_context().set(str(key), copy.deepcopy(value))
     for node_id, values in (context.get("node") or {}).items():
         spec = harness.flowset.nodes[node_id]
+        ctx = contexts.node_context(spec.alias or node_id, spec.flow.name)
         for key, value in values.items():
-            contexts.node_context(node_id, spec.flow.name).set(str(key), copy.deepcopy(value))
+            ctx.set(str(key), copy.deepcopy(value))
 
 
 def _remaining(deadline: float) -> float:
@@ -835,8 +836,8 @@ def _check_context_values(harness: FlowHarness, flow_name: str,
         ("global", contexts.global_context(), expected.get("global") or {})]
     for node_id, values in (expected.get("node") or {}).items():
         spec = harness.flowset.nodes[node_id]
-        scopes.append((f"node '{node_id}'", contexts.node_context(node_id, spec.flow.name),
-                       values))
+        ctx = contexts.node_context(spec.alias or node_id, spec.flow.name)
+        scopes.append((f"node '{node_id}'", ctx, values))
     problems: list[str] = []
     for label, ctx, values in scopes:
         for key, want in values.items():

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -40,22 +40,153 @@ log = logging.getLogger("flowengine.node")
 CREATED, STARTING, RUNNING, CLOSED = "created", "starting", "running", "closed"
 
 
+@dataclass(eq=False)
+class GroupInfo:
+    """A group of nodes in a flow (Node-RED's group): a name, ``env`` variables its nodes see
+    before the flow's, and the group it sits in."""
+
+    id: str
+    name: str = ""
+    env: dict[str, Any] = field(default_factory=dict)
+    parent: GroupInfo | None = None
+    description: str = ""
+
+    def builtin(self, name: str) -> Any:
+        if name == "NR_GROUP_NAME":
+            return self.name
+        if name == "NR_GROUP_ID":
+            return self.id
+        return _ABSENT
+
+    def chain(self) -> list[GroupInfo]:
+        """This group and the groups around it, innermost first."""
+        found: list[GroupInfo] = []
+        group: GroupInfo | None = self
+        while group is not None and group not in found:
+            found.append(group)
+            group = group.parent
+        return found
+
+
 @dataclass
 class FlowInfo:
-    """The flow (file) a node belongs to."""
+    """The scope a node runs in: a flow (file), or one instance of a subflow.
+
+    A subflow instance's scope has the instance's ``env`` (its own values over the subflow's
+    defaults) and names what holds it: ``parent`` (the flow or instance it sits in), ``group``
+    (the instance's group there) and ``instance`` (the instance node's id). Its name is
+    ``<parent name>/<instance id>`` (its flow context's scope).
+    """
 
     name: str
     file: str = "<memory>"
     description: str = ""
     env: dict[str, Any] = field(default_factory=dict)
+    parent: FlowInfo | None = None
+    instance: str | None = None
+    instance_name: str | None = None
+    group: GroupInfo | None = None
+    #: The subflow's name (instances only).
+    subflow: str | None = None
+    #: True when the subflow has a status output (instances only): the statuses of its nodes
+    #: then stay inside it instead of reaching the parent as the instance's.
+    status_output: bool = False
+
+    def builtin(self, name: str) -> Any:
+        if self.instance is None:
+            if name in ("NR_FLOW_NAME", "NR_FLOW_ID"):
+                return self.name
+        elif name in ("NR_SUBFLOW_NAME", "NR_NODE_NAME"):
+            return self.instance_name
+        elif name in ("NR_SUBFLOW_ID", "NR_NODE_ID"):
+            return self.instance
+        return _ABSENT
+
+    @property
+    def top(self) -> FlowInfo:
+        """The flow (file) this scope is part of."""
+        scope = self
+        while scope.parent is not None:
+            scope = scope.parent
+        return scope
+
+
+def env_lookup(name: str, group: GroupInfo | None, scope: FlowInfo) -> Any:
+    """Node-RED's environment lookup from a group (or none) in a scope, without the node's
+    own ``NR_NODE_*`` names and the process environment: the groups innermost first, then
+    the scope (a subflow instance, then the instance's groups and what holds it, up to the
+    flow). At each level its own names (``NR_GROUP_NAME``...) come before its ``env``;
+    ``$parent.NAME`` skips one level. Returns ``_ABSENT`` when no level has the name."""
+    skip = 0
+    while name.startswith("$parent."):
+        name = name[len("$parent."):]
+        skip += 1
+    for level in _levels(group, scope):
+        if skip:
+            skip -= 1
+            continue
+        value = level.builtin(name)
+        if value is not _ABSENT:
+            return value
+        if name in level.env:
+            return level.env[name]
+    return _ABSENT
+
+
+def _levels(group: GroupInfo | None, scope: FlowInfo | None) -> Iterator[GroupInfo | FlowInfo]:
+    while scope is not None:
+        if group is not None:
+            yield from group.chain()
+        yield scope
+        group, scope = scope.group, scope.parent
+
+
+class ScopeEnv(Mapping[str, Any]):
+    """The variables ``${NAME}`` reads when a node's configuration is loaded: what
+    :func:`env_lookup` finds from the node's group and scope, and the node's own
+    ``NR_NODE_ID``/``NR_NODE_NAME`` (the process environment is the loader's)."""
+
+    def __init__(self, group: GroupInfo | None, scope: FlowInfo,
+                 node: tuple[str, str | None] | None = None):
+        self._group = group
+        self._scope = scope
+        self._node = node
+
+    def _get(self, name: str) -> Any:
+        if self._node is not None and name in ("NR_NODE_ID", "NR_NODE_NAME"):
+            return self._node[0] if name == "NR_NODE_ID" else self._node[1]
+        return env_lookup(name, self._group, self._scope)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._get(name) is not _ABSENT
+
+    def __getitem__(self, name: str) -> Any:
+        value = self._get(name)
+        if value is _ABSENT:
+            raise KeyError(name)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        seen: set[str] = set()
+        for level in _levels(self._group, self._scope):
+            for key in level.env:
+                if key not in seen:
+                    seen.add(key)
+                    yield key
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 class Env:
-    """``env.get(NAME, default)``: the flow's ``env`` block first, then the process environment.
+    """``env.get(NAME, default)``: Node-RED's lookup (:func:`env_lookup`) from the node's group
+    and scope, then the process environment.
 
-    Node-RED's built-in names ``NR_NODE_ID``, ``NR_NODE_NAME``, ``NR_FLOW_NAME`` are provided too,
-    so imported flows keep working, and so is where the runtime's HTTP server listens
-    (``FLOWENGINE_HTTP_URL``, ``..._HOST``, ``..._PORT``: see :meth:`Runtime.provided_env`).
+    The node's own ``NR_NODE_ID`` and ``NR_NODE_NAME`` come first; groups answer
+    ``NR_GROUP_NAME``/``NR_GROUP_ID``, subflow instances ``NR_SUBFLOW_NAME``/``NR_SUBFLOW_ID``,
+    flows ``NR_FLOW_NAME``/``NR_FLOW_ID`` (the flow's name). Where the runtime's HTTP server
+    listens is provided too, after the flows' env (``FLOWENGINE_HTTP_URL``, ``..._HOST``,
+    ``..._PORT``: see :meth:`Runtime.provided_env`).
     """
 
     __slots__ = ("_node",)
@@ -65,20 +196,18 @@ class Env:
 
     def get(self, name: str, default: Any = None) -> Any:
         node = self._node
-        flow_env = node.flow.env
-        if name in flow_env:
-            return flow_env[name]
         if name == "NR_NODE_ID":
             return node.id
         if name == "NR_NODE_NAME":
-            return node.name
-        if name == "NR_FLOW_NAME":
-            return node.flow.name
+            return node._given_name
+        value = env_lookup(name, node.group, node.flow)
+        if value is not _ABSENT:
+            return value
         if name.startswith("FLOWENGINE_HTTP_") and node._runtime is not None:
             provided = node._runtime.provided_env(name)
             if provided is not None:
                 return provided
-        return os.environ.get(name, default)
+        return os.environ.get(name.rpartition("$parent.")[2], default)
 
     def __getitem__(self, name: str) -> Any:
         value = self.get(name, _ABSENT)
@@ -87,7 +216,7 @@ class Env:
         return value
 
 
-_ABSENT = object()
+_ABSENT: Any = object()
 
 
 class Node:
@@ -131,12 +260,18 @@ class Node:
         return cls.outputs
 
     def __init__(self, node_id: str, config: dict[str, Any], *, name: str | None = None,
-                 flow: FlowInfo | None = None):
+                 flow: FlowInfo | None = None, group: GroupInfo | None = None,
+                 alias: str | None = None):
         self.id = node_id
         self.name = name or node_id
         self._given_name = name or None
         self.config = config
+        #: The scope the node runs in: its flow, or the subflow instance it is part of.
         self.flow = flow or FlowInfo("main")
+        #: The group the node is in (None: none).
+        self.group = group
+        #: Inside a subflow instance: the id of the subflow's node this one is a copy of.
+        self.alias = alias
         self.env = Env(self)
         self.state = CREATED
         self.last_status: dict[str, Any] | None = None
@@ -151,6 +286,7 @@ class Node:
         self._complete_nodes: tuple[Node, ...] = ()
         self._backlog: list[dict[str, Any]] = []
         self._failed_msg: dict[str, Any] | None = None
+        self._unheard_status = False  # set while on_start runs its first steps
         self.configure(config)
 
     # -- hooks ------------------------------------------------------------------------------
@@ -179,13 +315,17 @@ class Node:
 
     @property
     def context(self) -> Context:
-        """This node's own context scope."""
-        return self.runtime.contexts.node_context(self.id, self.flow.name)
+        """This node's own context scope (inside a subflow instance, keyed as Node-RED does by
+        the subflow's node id within the instance's scope)."""
+        return self.runtime.contexts.node_context(self.alias or self.id, self.flow.name)
 
     @property
     def flow_context(self) -> Context:
-        """The context shared by the nodes of this node's flow."""
-        return self.runtime.contexts.flow_context(self.flow.name)
+        """The context shared by the nodes of this node's flow (inside a subflow instance: the
+        instance's own, whose ``$parent`` is the context of the flow holding it)."""
+        parent = self.flow.parent
+        return self.runtime.contexts.flow_context(self.flow.name,
+                                                  parent.name if parent else None)
 
     @property
     def global_context(self) -> Context:

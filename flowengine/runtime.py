@@ -14,7 +14,7 @@ import asyncio
 import inspect
 import logging
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,7 @@ from flowengine.context import ContextManager
 from flowengine.durations import parse_duration
 from flowengine.loader.model import FlowSet, NodeSpec
 from flowengine.messages import clone_message, new_msgid
-from flowengine.node import CLOSED, RUNNING, STARTING, Node, error_text
+from flowengine.node import CLOSED, RUNNING, STARTING, FlowInfo, Node, error_text
 from flowengine.routing import Router
 
 if TYPE_CHECKING:
@@ -38,12 +38,37 @@ ERROR_LOOP_LIMIT = 10  # Node-RED stops re-delivering an error to a catch after 
 
 @dataclass
 class _Watcher:
-    node: Node
-    scope: frozenset[str] | None  # None: every node of the watcher's flow
-    uncaught: bool = False
+    """A catch or status node: which nodes of its scope (flow or subflow instance) it hears."""
 
-    def covers(self, source: Node) -> bool:
-        return self.scope is None or source.id in self.scope
+    node: Node
+    scope: frozenset[str] | None  # None: every node of the watcher's scope
+    uncaught: bool = False
+    group: bool = False  # scope "group": the nodes of the watcher's group and groups inside it
+
+    def distance(self, reporting: Node) -> int | None:
+        """How many groups lie between ``reporting`` and this watcher's group, or None when
+        the watcher does not hear ``reporting`` (Node-RED's Flow.js handleError/Status)."""
+        own = self.node.group
+        if own is not None and self.group and reporting.group is None:
+            return None
+        if self.scope is not None and reporting.id not in self.scope:
+            return None
+        distance = 0
+        if reporting.group is not None:
+            chain = reporting.group.chain()
+            inside = next((i for i, g in enumerate(chain) if own is not None and g is own),
+                          None)
+            if inside is None and own is not None and self.group:
+                return None
+            distance = len(chain) if inside is None else inside
+        return distance
+
+    @property
+    def rank(self) -> int:
+        """Node-RED's order of catch nodes: scoped first, then all, then ``uncaught``."""
+        if self.scope is not None or self.group:
+            return 0
+        return 2 if self.uncaught else 1
 
 
 class EventBus:
@@ -234,13 +259,10 @@ class Runtime:
     async def _reload(self, flowset: FlowSet) -> dict[str, list[str]]:
         old = self.flowset.nodes
         new = flowset.nodes
-        flow_env_changed = {f.info.name for f in flowset.flows
-                            if (prev := self.flowset.flow(f.info.name)) is None
-                            or prev.info.env != f.info.env}
+        # A node restarts when its definition, or the env of its groups and scopes, changed.
         changed = {i for i in new if i in old and (
             old[i].type != new[i].type or old[i].signature() != new[i].signature()
-            or old[i].disabled != new[i].disabled or new[i].flow.name in flow_env_changed
-            or old[i].flow.name != new[i].flow.name)}
+            or old[i].disabled != new[i].disabled or old[i].flow.name != new[i].flow.name)}
         while more := _dependents(new, changed):  # nodes using a changed config node, transitively
             changed |= more
         added = [i for i in new if i not in old]
@@ -254,13 +276,14 @@ class Runtime:
             # As in Node-RED, a restarted or removed node starts over with an empty node
             # context unless a persistent store is configured (flow/global context stay).
             if not self.contexts_configured:
-                self.contexts.delete_node_context(node.id, node.flow.name)
+                self.contexts.delete_node_context(node.alias or node.id, node.flow.name)
         # Unchanged nodes keep running with their existing instance.
         for node_id, spec in new.items():
             if node_id in self.nodes:
                 running = self.nodes[node_id]
                 spec.instance = running
                 running.flow = spec.flow
+                running.group = spec.group
         self.flowset = flowset
         starting = [new[i].instance for i in added + restart
                     if not new[i].disabled and new[i].instance is not None]
@@ -309,9 +332,12 @@ class Runtime:
             node = spec.instance
             if node is None or node.id not in self.nodes or spec.is_config:
                 continue
-            outputs = spec.node_class.output_count(spec.config)
+            if spec.routes is not None:
+                routes, outputs = spec.routes, len(spec.routes)
+            else:
+                routes, outputs = spec.wires, spec.node_class.output_count(spec.config)
             wires = [tuple(self.nodes[t] for t in targets if t in self.nodes)
-                     for targets in spec.wires[:outputs]]
+                     for targets in routes[:outputs]]
             wires += [()] * (outputs - len(wires))
             node._wires = tuple(wires)
         for node in self.nodes.values():
@@ -319,13 +345,22 @@ class Runtime:
 
     async def _start_node(self, node: Node) -> None:
         node.state = STARTING
+        # What a node shows while it starts, before it first waits (Node-RED: in its
+        # constructor), is shown but reaches no status node: Node-RED builds its list of status
+        # nodes after creating the nodes.
+        node._unheard_status = True
         try:
             result = node.on_start()
             if inspect.isawaitable(result):
-                await result
+                task = asyncio.ensure_future(result)
+                await asyncio.sleep(0)  # the task runs up to its first wait
+                node._unheard_status = False
+                await task
         except Exception as exc:
             self._log(logging.ERROR, node, f"failed to start: {error_text(exc)}")
             self.set_status(node, {"fill": "red", "shape": "ring", "text": "start failed"})
+        finally:
+            node._unheard_status = False
         node.state = RUNNING
         backlog, node._backlog = node._backlog, []
         for msg in backlog:
@@ -342,15 +377,17 @@ class Runtime:
 
     # -- errors, status, completion -------------------------------------------------------------
 
-    def watch_errors(self, node: Node, scope: Iterable[str] | None = None,
+    def watch_errors(self, node: Node, scope: Iterable[str] | str | None = None,
                      uncaught: bool = False) -> None:
         """Make ``node`` receive (and send on) errors of the nodes in ``scope`` (None: every
-        node of its flow); ``uncaught``: only errors no other catch node handled."""
-        self._error_watchers.append(_Watcher(node, _scope(scope), uncaught))
+        node of its flow or subflow instance; ``"group"``: the nodes of its group and of the
+        groups inside it); ``uncaught``: only errors no other catch node handled."""
+        self._error_watchers.append(_watcher(node, scope, uncaught))
 
-    def watch_status(self, node: Node, scope: Iterable[str] | None = None) -> None:
-        """Make ``node`` receive (and send on) status changes of the nodes in ``scope``."""
-        self._status_watchers.append(_Watcher(node, _scope(scope)))
+    def watch_status(self, node: Node, scope: Iterable[str] | str | None = None) -> None:
+        """Make ``node`` receive (and send on) status changes of the nodes in ``scope`` (as
+        for :meth:`watch_errors`)."""
+        self._status_watchers.append(_watcher(node, scope))
 
     def watch_complete(self, node: Node, node_ids: Iterable[str]) -> None:
         """Make ``node`` receive (and send on) messages the given nodes finish."""
@@ -409,31 +446,53 @@ class Runtime:
             self._log(logging.WARNING, node, "message stopped: it looped through a catch node "
                       f"{ERROR_LOOP_LIMIT - 1} times", msg.get("_msgid"))
             return False
-        watchers = [w for w in self._error_watchers if w.node.flow.name == node.flow.name
-                    and w.node.state is RUNNING and w.covers(node)]
-        targets = [w for w in watchers if not w.uncaught]
-        if not targets:
-            targets = [w for w in watchers if w.uncaught]
-        if not targets:
-            return False
         error: dict[str, Any] = {
             "message": text,
             "source": {**node.source_info(), "count": count},
         }
         if isinstance(err, BaseException):
             error["type"] = getattr(err, "error_type", None) or type(err).__name__
-            code = getattr(err, "code", None)  # e.g. a SQLSTATE; Node-RED copies err.code too
-            if code is not None:
-                error["code"] = code
+            # Node-RED copies err.code (a SQLSTATE, ECONNREFUSED...) and err.cause too.
+            for extra in ("code", "cause"):
+                value = getattr(err, extra, None)
+                if value is not None:
+                    error[extra] = value
             cause = err.__cause__ or err
             error["stack"] = "".join(traceback.format_exception(cause)).rstrip()
-        for watcher in targets:
-            out = clone_message(msg)
-            if "error" in out:
-                out["_error"] = out.pop("error")
-            out["error"] = clone_message(error)
-            self.router.emit(watcher.node, out)
-        return True
+        # The catch nodes of the node's scope; then, if none handled it and the scope is a
+        # subflow instance, those of the scope around it, hearing it from the instance.
+        for scope, reporting in self._scopes(node):
+            watchers = sorted((w for w in self._error_watchers if w.node.flow.name == scope.name
+                               and w.node.state is RUNNING), key=lambda w: w.rank)
+            handled = by_uncaught = False
+            for watcher in _nearest(watchers, reporting):
+                if watcher.uncaught and not by_uncaught:
+                    if handled:
+                        continue
+                    by_uncaught = True
+                out = clone_message(msg)
+                if "error" in out:
+                    out["_error"] = out.pop("error")
+                out["error"] = clone_message(error)
+                self.router.emit(watcher.node, out)
+                handled = True
+            if handled:
+                return True
+        return False
+
+    def _scopes(self, node: Node, status: bool = False) -> Iterator[tuple[FlowInfo, Node]]:
+        """The scopes an error (or status) of ``node`` may be handled in, with the node they
+        hear it from: the node's own, then the flows holding its subflow instance, reported
+        by the instance (not for statuses of a subflow that has a status output)."""
+        scope, reporting = node.flow, node
+        while True:
+            yield scope, reporting
+            if scope.instance is None or (status and scope.status_output):
+                return
+            instance = self.nodes.get(scope.instance)
+            if instance is None or scope.parent is None:
+                return
+            scope, reporting = scope.parent, instance
 
     def set_status(self, node: Node, status: Any) -> None:
         """Record a node's status and pass it to status nodes and event subscribers."""
@@ -448,11 +507,17 @@ class Runtime:
         node.last_status = shown
         self.events.publish("status", {"node": node.id, "flow": node.flow.name,
                                        "status": shown})
-        for watcher in self._status_watchers:
-            if (watcher.node.flow.name == node.flow.name and watcher.node is not node
-                    and watcher.node.state is RUNNING and watcher.covers(node)):
+        if node._unheard_status or not self._status_watchers:
+            return
+        for scope, reporting in self._scopes(node, status=True):
+            watchers = [w for w in self._status_watchers if w.node.flow.name == scope.name
+                        and w.node is not node and w.node.state is RUNNING]
+            heard = _nearest(watchers, reporting)
+            for watcher in heard:
                 status_msg = {**shown, "source": node.source_info()}
                 self.router.emit(watcher.node, {"status": status_msg, "_msgid": new_msgid()})
+            if heard:
+                return
 
     def finish(self, node: Node, msg: dict[str, Any]) -> None:
         """A handler returned: complete ``msg`` unless the node reported an error on it."""
@@ -484,8 +549,21 @@ class Runtime:
                                         "level": logging.getLevelName(level), "message": text})
 
 
-def _scope(scope: Iterable[str] | None) -> frozenset[str] | None:
-    return None if scope is None else frozenset(scope)
+def _watcher(node: Node, scope: Iterable[str] | str | None, uncaught: bool = False
+             ) -> _Watcher:
+    if scope == "group":
+        return _Watcher(node, None, uncaught, group=True)
+    if isinstance(scope, str):
+        raise ValueError(f"a scope is None, 'group' or a list of node ids, not {scope!r}")
+    return _Watcher(node, None if scope is None else frozenset(scope), uncaught)
+
+
+def _nearest(watchers: Iterable[_Watcher], reporting: Node) -> list[_Watcher]:
+    """The watchers that hear ``reporting``, the nearest (by group) first, keeping the given
+    order among equals."""
+    heard = [(d, w) for w in watchers if (d := w.distance(reporting)) is not None]
+    heard.sort(key=lambda item: item[0])
+    return [w for _d, w in heard]
 
 
 def _text(value: Any) -> str:

@@ -116,6 +116,13 @@ def config_ref(config_type: str, default: Any = _NO_DEFAULT,
 
 # -- validation ------------------------------------------------------------------------------
 
+def env_block(description: str | None = None) -> Schema:
+    """An ``env`` block: variable names to YAML scalars (a flow's, a group's, a subflow's)."""
+    return _with({"type": ["object", "null"],
+                  "additionalProperties": {"type": ["string", "number", "boolean", "null"]}},
+                 _NO_DEFAULT, description)
+
+
 def apply_defaults(schema: Schema, instance: Any) -> None:
     """Fill in the ``default`` of every missing property, recursively, in place."""
     if not isinstance(instance, dict):

@@ -184,19 +184,30 @@ class FlowHarness:
         """Start recording an output now (call before sending to catch everything)."""
         key = (node_id, port)
         if key not in self._outputs:
-            node = self.node(node_id)
             recorder = self._outputs[key] = _Recorder()
             probe = _Probe(recorder)
             probe._runtime = self.runtime
             probe._sync_handler = probe.on_input  # type: ignore[attr-defined]
             probe._auto_complete = False  # type: ignore[attr-defined]
             probe.state = RUNNING
-            wires = list(node._wires)
-            if port >= len(wires):
-                raise ValueError(f"node '{node_id}' has {len(wires)} output(s)")
-            wires[port] = (*wires[port], probe)
-            node._wires = tuple(wires)
+            for node, out in self._senders(node_id, port):
+                wires = list(node._wires)
+                if out >= len(wires):
+                    raise ValueError(f"node '{node_id}' has {len(wires)} output(s)")
+                wires[out] = (*wires[out], probe)
+                node._wires = tuple(wires)
         return self._outputs[key]
+
+    def _senders(self, node_id: str, port: int) -> list[tuple[Node, int]]:
+        """The node outputs whose messages leave through ``port`` of ``node_id``: its own, or
+        for a subflow instance those of the nodes inside it wired to that output."""
+        spec = self.flowset.nodes.get(node_id)
+        if spec is None or spec.outputs_from is None:
+            return [(self.node(node_id), port)]
+        if port >= len(spec.outputs_from):
+            raise ValueError(f"node '{node_id}' has {len(spec.outputs_from)} output(s)")
+        return [sender for inner, out in spec.outputs_from[port]
+                for sender in self._senders(inner, out)]
 
     async def settle(self, timeout: float = 2.0) -> None:
         """Wait until no message is in flight."""

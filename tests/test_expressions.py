@@ -39,3 +39,21 @@ def test_mapping_objects_in_the_message_are_read_as_objects() -> None:
     msg = {"payload": 1, "req": Req(), "res": object()}
     assert Expression("$$.req.query.kind & '@' & req.hostname").evaluate(msg) == "b@example"
     assert isinstance(msg["req"], Req)  # the message itself is not changed
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('$number("12")', 12), ('$number("-1.5e2")', -150), ('$number("0x1F")', 31),
+    ('$number("0b101")', 5), ('$number(true)', 1), ("$number(2.5)", 2.5),
+])
+def test_number_converts_what_jsonata_js_converts(text: str, expected: object) -> None:
+    assert Expression(text).evaluate({}) == expected
+
+
+@pytest.mark.parametrize("value", ["abc", " 1", "inf", "1_000", "10e500", ""])
+def test_number_refuses_what_jsonata_js_refuses(value: str) -> None:
+    with pytest.raises(ExpressionError) as failed:
+        Expression("$number(payload)").evaluate({"payload": value})
+    assert failed.value.code == "D3030"
+    # Node-RED's nodes word it so, the value as JSON.stringify writes it.
+    assert str(failed.value) == (f"Invalid JSONata expression: Unable to cast value to a "
+                                 f"number: \"{value}\"")

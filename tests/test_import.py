@@ -84,10 +84,14 @@ def test_positions_dropped_and_disabled_kept(core: ImportReport):
     assert "disabled" not in nodes["rendered"]
 
 
-def test_groups_become_descriptions(core: ImportReport):
-    nodes = node_file(core, "basics")["nodes"]
-    assert nodes["parse"]["description"] == "Group: Parsing"
-    assert nodes["parse-errors"]["scope"] == ["parse", "render", "errors"]  # scope: group
+def test_groups_are_kept_with_their_nodes(core: ImportReport):
+    basics = node_file(core, "basics")
+    [(group_id, group)] = basics["groups"].items()
+    assert group == {"name": "Parsing"}
+    nodes = basics["nodes"]
+    assert [n for n, body in nodes.items() if body.get("group") == group_id] == [
+        "parse", "render", "parse-errors", "errors"]
+    assert nodes["parse-errors"]["scope"] == "group"
 
 
 def test_javascript_function_is_disabled_with_its_code_as_a_comment(core: ImportReport):
@@ -259,13 +263,23 @@ def test_original_ids_can_be_kept(tmp_path: Path):
 
 # -- subflows, groups, config nodes ---------------------------------------------------------------
 
-def test_subflows_are_expanded_per_instance(subflows: ImportReport):
+def test_subflows_are_kept_as_subflows_with_their_instances(subflows: ImportReport):
     assert subflows.valid and subflows.exit_code == 0
-    nodes = node_file(subflows, "main")["nodes"]
-    assert nodes["shout-keep-suffix"]["description"] == "From subflow: shout"
-    assert nodes["junction-1"]["wires"] == ["shout-keep-suffix"]
-    assert nodes["shout-append"]["wires"] == ["shouted"]
-    assert not any(n["type"].startswith("subflow") for n in nodes.values())
+    main = node_file(subflows, "main")
+    add = main["subflows"]["add-suffix"]
+    assert (add["env"], add["in"], add["out"]) == ({"SUFFIX": "!"}, ["keep-suffix"], ["append"])
+    assert add["nodes"]["keep-suffix"]["wires"] == ["append"]
+    # A wire from the input straight to the output goes through a junction.
+    assert main["subflows"]["passthrough"] == {
+        "in": ["_input"], "out": ["_input"], "nodes": {"_input": {"type": "junction"}}}
+    nodes = main["nodes"]
+    assert nodes["junction-1"]["wires"] == ["shout"]
+    assert nodes["shout"] == {"type": "subflow:add-suffix", "name": "shout",
+                              "wires": ["shouted"]}
+    assert nodes["ask"]["env"] == {"SUFFIX": "?"}
+    # An env variable naming itself reads the level around it.
+    assert main["subflows"]["suffix-twice"]["nodes"]["second"]["env"] == {
+        "SUFFIX": "${SUFFIX:-}"}
 
 
 async def test_subflow_env_and_nesting_behave_as_in_node_red(subflows: ImportReport):
@@ -293,14 +307,73 @@ async def test_ca_05_catch_scoped_to_a_subflow_instance(subflows: ImportReport):
         assert parsed["payload"] == {"ok": 1}
 
 
-async def test_group_env_is_resolved(subflows: ImportReport):
-    assert node_file(subflows, "main")["nodes"]["paint"]["rules"] == [
-        {"set": "color", "to": "red"}, {"set": "group", "to": "Colours"}]
+async def test_group_env_is_kept_and_read_at_run_time(subflows: ImportReport):
+    main = node_file(subflows, "main")
+    assert main["groups"] == {"colours": {"name": "Colours", "env": {"COLOR": "red"}}}
+    assert main["nodes"]["paint"]["rules"] == [
+        {"set": "color", "to": {"env": "COLOR"}}, {"set": "group", "to": {"env": "NR_GROUP_NAME"}}]
     async with running(subflows) as h:
         h.watch_output("paint")
         h.send("paint", {"payload": 2})
         [painted] = await h.output("paint")
         assert (painted["color"], painted["group"]) == ("red", "Colours")
+
+
+def subflow_export(*inner: dict[str, Any]) -> list[dict[str, Any]]:
+    """Two tabs, each with an instance of one subflow (a change node in a group, and
+    ``inner``)."""
+    return [
+        {"id": "t1", "type": "tab", "label": "one"}, {"id": "t2", "type": "tab", "label": "two"},
+        {"id": "sf", "type": "subflow", "name": "tagger", "in": [{"wires": [{"id": "tag"}]}],
+         "out": [{"wires": [{"id": "tag", "port": 0}]}],
+         "env": [{"name": "TAG", "type": "str", "value": "default"}]},
+        {"id": "g", "type": "group", "z": "sf", "name": "inside",
+         "env": [{"name": "WHERE", "type": "str", "value": "in the group"}]},
+        {"id": "tag", "type": "change", "z": "sf", "g": "g", "x": 1, "y": 1, "wires": [[]],
+         "rules": [{"t": "set", "p": "topic", "pt": "msg", "to": "TAG", "tot": "env"},
+                   {"t": "set", "p": "where", "pt": "msg", "to": "WHERE", "tot": "env"}]},
+        *inner,
+        {"id": "a", "type": "subflow:sf", "z": "t1", "x": 1, "y": 1, "wires": [["out1"]],
+         "env": [{"name": "TAG", "type": "str", "value": "one"}]},
+        {"id": "out1", "type": "debug", "z": "t1", "x": 2, "y": 1, "wires": []},
+        {"id": "b", "type": "subflow:sf", "z": "t2", "x": 1, "y": 1, "wires": [["out2"]]},
+        {"id": "out2", "type": "debug", "z": "t2", "x": 2, "y": 1, "wires": []},
+    ]
+
+
+def import_export(tmp_path: Path, export: list[dict[str, Any]]) -> ImportReport:
+    source = tmp_path / "flows.json"
+    source.write_text(json.dumps(export))
+    report = import_nodered(source, tmp_path / "out", readable_ids=False)
+    assert report.valid, report.problems
+    return report
+
+
+async def test_a_subflow_used_by_two_flows_goes_to_globals_with_its_groups(
+        tmp_path: Path) -> None:
+    report = import_export(tmp_path, subflow_export())
+    subflow = node_file(report, "globals")["subflows"]["sf"]
+    assert subflow["groups"] == {"g": {"name": "inside", "env": {"WHERE": "in the group"}}}
+    assert subflow["nodes"]["tag"]["group"] == "g"
+    assert node_file(report, "one")["include"] == ["globals.yaml"]
+    async with running(report) as h:
+        h.send("a", {"payload": 1})
+        h.send("b", {"payload": 2})
+        [one] = await h.received("out1")
+        [two] = await h.received("out2")
+    assert (one["topic"], one["where"]) == ("one", "in the group")
+    assert (two["topic"], two["where"]) == ("default", "in the group")
+
+
+def test_config_nodes_of_a_subflow_stay_in_it(tmp_path: Path) -> None:
+    report = import_export(tmp_path, subflow_export(
+        {"id": "db", "type": "postgreSQLConfig", "z": "sf", "name": "db", "host": "h"},
+        {"id": "q", "type": "postgresql", "z": "sf", "postgreSQLConfig": "db", "x": 1,
+         "y": 3, "wires": [[]], "query": "select 1"}))
+    subflow = node_file(report, "globals")["subflows"]["sf"]
+    assert list(subflow["config"]) == ["db"]  # copied for each instance, as Node-RED does
+    assert subflow["nodes"]["q"]["server"] == "db"
+    assert "config" not in node_file(report, "globals")
 
 
 def test_shared_config_nodes_go_to_globals(tmp_path: Path):
@@ -336,8 +409,9 @@ def test_bad_export_names_every_problem_and_still_validates(tmp_path: Path):
                and "the flow 'bad-2'" in n for n in report.notes), report.notes
     assert node_file(report, "bad-2")["nodes"] == {"stray": {"type": "debug", "name": "stray"}}
     placeholders = {p.nr_type: p for p in report.placeholders}
-    assert set(placeholders) == {"ui_button", "subflow:0b0000000000beef", "switch", "ui_group"}
+    assert set(placeholders) == {"ui_button", "subflow:0b0000000000beef", "ui_group"}
     nodes = node_file(report, "bad")["nodes"]
+    assert nodes["first-three"]["rules"] == [{"head": 3}]  # a sequence rule
     assert nodes["button"]["disabled"] is True and nodes["button"]["wires"] == ["shown"]
     assert nodes["go"]["wires"] == ["button"]
     assert nodes["twin"]["type"] == "comment"  # the duplicate, kept under another id

@@ -670,7 +670,7 @@ def test_the_file_structure_is_validated(registry: NodeRegistry, write: Any) -> 
         """)
     assert errors(registry, path) == [
         f"{path}:2:1: field 'node': unknown field 'node' (expected one of: config, description, "
-        "env, flow, include, nodes, settings, tests)",
+        "env, flow, groups, include, nodes, settings, subflows, tests)",
         f"{path}:5:10: field 'include': 5 is not of type 'string'",
         f"{path}:6:9: field 'config': ['a'] is not of type 'object', 'null'",
         f"{path}:8:6: node 'n': expected a mapping with 'type' and the node's fields, got 1",

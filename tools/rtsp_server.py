@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""A minimal RTSP server that streams one H.264 MP4 file, for tests and benchmarks.
+"""A minimal RTSP server that streams one H.264 MP4 file (and its AAC audio), for tests and
+benchmarks.
 
 It runs with the *system* Python (``/usr/bin/python3``), because it needs GStreamer's RTSP server
 through PyGObject, which come from Debian packages, not from PyPI::
@@ -8,12 +9,13 @@ through PyGObject, which come from Debian packages, not from PyPI::
         gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
 
     /usr/bin/python3 tools/rtsp_server.py --file clip.mp4 [--host 127.0.0.1] [--port 0]
-        [--mount /clip]
+        [--mount /clip] [--audio]
 
 Each client gets its own pipeline ``filesrc ! qtdemux ! h264parse config-interval=-1 !
 rtph264pay`` (the file plays from its start for every client; ``config-interval=-1`` repeats
-SPS/PPS before every key frame, so a client can start decoding at any IDR). The file must hold
-H.264 video (Baseline without B-frames plays best over RTP).
+SPS/PPS before every key frame, so a client can start decoding at any IDR), and with
+``--audio`` a second stream ``aacparse ! rtpmp4gpay`` of the file's AAC track. The file must
+hold H.264 video (Baseline without B-frames plays best over RTP).
 
 When the server listens it prints one line, ``rtsp server listening on rtsp://HOST:PORT/MOUNT``
 (``--port 0`` picks a free port; read it from that line). It stops on SIGTERM or SIGINT.
@@ -28,7 +30,7 @@ import signal
 import sys
 from pathlib import Path
 
-ELEMENTS = ("filesrc", "qtdemux", "h264parse", "rtph264pay")
+ELEMENTS = ("filesrc", "qtdemux", "h264parse", "rtph264pay", "aacparse", "rtpmp4gpay")
 APT_PACKAGES = (
     "python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base "
     "gstreamer1.0-plugins-good gstreamer1.0-plugins-bad"
@@ -69,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="listen port (0: a free one)")
     parser.add_argument("--mount", default="/stream", help="the stream's path (default /stream)")
+    parser.add_argument("--audio", action="store_true", help="stream the file's AAC track too")
     parser.add_argument("--check", action="store_true", help="only check the installation")
     args = parser.parse_args(argv)
 
@@ -84,9 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     server.set_address(args.host)
     server.set_service(str(args.port))
     factory = rtsp.RTSPMediaFactory()
+    audio = " demux.audio_0 ! queue ! aacparse ! rtpmp4gpay name=pay1 pt=97" if args.audio else ""
     factory.set_launch(
-        f"( filesrc location={_quote(args.file.resolve())} ! qtdemux ! "
-        "h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+        f"( filesrc location={_quote(args.file.resolve())} ! qtdemux name=demux "
+        "demux.video_0 ! queue ! h264parse config-interval=-1 ! "
+        f"rtph264pay name=pay0 pt=96 config-interval=-1{audio} )"
     )
     factory.set_shared(False)
     server.get_mount_points().add_factory(mount, factory)

@@ -71,7 +71,7 @@ def make_source_file(
     frame_base = fractions.Fraction(1, fps)
     packets = []  # (data, pts, dts, keyframe) with pts/dts counted in frames
     for i in range(chunk_frames):
-        frame = _noise_frame(i, width, height)
+        frame = noise_frame(i, width, height)
         frame.pts, frame.time_base = i, frame_base
         packets.extend(_copy(p, frame_base) for p in stream.encode(frame))
     packets.extend(_copy(p, frame_base) for p in stream.encode(None))
@@ -103,7 +103,7 @@ def _copy(packet, frame_base: fractions.Fraction) -> tuple[bytes, int, int, bool
 _NOISE = os.urandom(1 << 20)
 
 
-def _noise_frame(index: int, width: int, height: int):
+def noise_frame(index: int, width: int, height: int):
     """Moving stripes and a block of fresh noise (about a tenth of the picture)."""
     import av
 

@@ -10,10 +10,11 @@ Per mode: the server runs as a child process (``python -m flowengine.media``); a
 every second; see :func:`mediabench.make_source_file`); viewers are ``WebRtcEndpoint``s connected
 from the player, each answered by an aiortc peer.
 
-* ``passthrough``: the viewers offer H.264, the server forwards the file's packets untouched.
-* ``reencode``: the viewers offer only VP8, so the server must decode the H.264 and encode VP8;
-  it does that once for all of them (one decoder, one VP8 encoder), so the per-viewer cost
-  should stay that of pass-through plus one fixed transcoding cost.
+* ``passthrough``: the player has ``useEncodedMedia``, the viewers offer H.264, the server
+  forwards the file's packets untouched.
+* ``reencode``: the player decodes (Kurento's default) and the viewers offer only VP8, so the
+  server must encode VP8; it does that once for all of them (one decoder, one VP8 encoder), so
+  the per-viewer cost should stay that of pass-through plus one fixed transcoding cost.
 
 Steps: 0 viewers (the player alone), 1 viewer that really decodes (in this process: checks the
 picture size and the time from the offer to its first decoded frame, then leaves), then
@@ -329,7 +330,10 @@ async def run_mode(mode: str, args: argparse.Namespace, source: Path) -> str:
     rows: list[Row] = []
     try:
         pipeline = await client.create("MediaPipeline")
-        player = await pipeline.create("PlayerEndpoint", uri=f"file://{source}")
+        # Pass-through needs useEncodedMedia (as in Kurento); without it the player decodes.
+        player = await pipeline.create(
+            "PlayerEndpoint", uri=f"file://{source}", use_encoded_media=mode == "passthrough"
+        )
         await player.on("EndOfStream", lambda _: asyncio.ensure_future(player.play()))
         await player.play()
         await asyncio.sleep(args.settle)

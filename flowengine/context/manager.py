@@ -77,6 +77,13 @@ def _check_id(kind: str, value: Any) -> str:
     return value
 
 
+def _check_flow_name(flow: Any) -> None:
+    _check_id("flow name", flow)
+    if flow == GLOBAL_SCOPE:
+        raise ValueError("a flow cannot be named 'global' while context is used: "
+                         "that name is the global context's scope")
+
+
 class ContextManager:
     """Owns the context stores and hands out :class:`Context` objects.
 
@@ -216,12 +223,7 @@ class ContextManager:
         """
         ctx = self._flows.get(flow)
         if ctx is None:
-            _check_id("flow name", flow)
-            if flow == GLOBAL_SCOPE:
-                raise ValueError(
-                    "a flow cannot be named 'global' while context is used: "
-                    "that name is the global context's scope"
-                )
+            _check_flow_name(flow)
             parent_ctx = self._global if parent is None else self.flow_context(parent)
             ctx = self._flows[flow] = Context(flow, self._stores, parent=parent_ctx)
         return ctx
@@ -232,7 +234,7 @@ class ContextManager:
         ctx = self._nodes.get(key)
         if ctx is None:
             _check_id("node id", node_id)
-            self.flow_context(flow)  # validates the flow name, as node scopes embed it
+            _check_flow_name(flow)  # node scopes embed it
             ctx = self._nodes[key] = Context(f"{node_id}:{flow}", self._stores)
         return ctx
 

@@ -2,13 +2,14 @@
 import").
 
 The steps, in :meth:`Importer.run`: read and check the export; sort its objects into tabs,
-subflows, groups, config nodes and flow nodes; expand subflow instances; give every node a
-flow-file id (a slug of its name, or of its type, unique across the import; or, with
-``readable_ids=False``, its Node-RED id); convert each node with its type's converter
+subflows (:mod:`flowengine.importer.subflows`), groups, config nodes and flow nodes; give every
+node and group a flow-file id (a slug of its name, or of its type, unique across the import;
+or, with ``readable_ids=False``, its Node-RED id); convert each node with its type's converter
 (:mod:`flowengine.importer.converters`), unknown types becoming disabled placeholders; map wires
-and references to the new ids, dropping (and naming) the dangling ones; put config nodes in the
-file of the flow that uses them, or in ``globals.yaml`` when several do; write the files and load
-them with the real loader, so that the report says whether ``flowrun validate`` passes.
+and references to the new ids, dropping (and naming) the dangling ones; put config nodes and
+subflows in the file of the flow that uses them, or in ``globals.yaml`` when several do; write
+the files and load them with the real loader, so that the report says whether
+``flowrun validate`` passes.
 """
 
 from __future__ import annotations
@@ -27,16 +28,17 @@ from flowengine.errors import ConfigError, FlowLoadError
 from flowengine.importer import converters as conv
 from flowengine.importer.reader import read_export
 from flowengine.importer.report import ImportReport, NodeNote
-from flowengine.importer.subflows import expand_subflows
+from flowengine.importer.subflows import PASS_THROUGH, homes, ports
 from flowengine.importer.values import (
     WHOLE_ENV,
     EnvText,
     Unconvertible,
     env_reference,
     env_text,
+    env_value,
     typed_value,
 )
-from flowengine.importer.writer import FlowFile, NodeEntry, render
+from flowengine.importer.writer import FlowFile, GroupEntry, NodeEntry, SubflowEntry, render
 from flowengine.loader import Loader
 from flowengine.loader.envsubst import substitute
 from flowengine.loader.yamlsource import SourceError
@@ -108,7 +110,7 @@ def _validate(report: ImportReport, registry: NodeRegistry) -> None:
 
 @dataclass
 class _Flow:
-    """A tab being imported."""
+    """A tab (or a subflow) being imported."""
 
     nr_id: str
     name: str
@@ -117,7 +119,14 @@ class _Flow:
     env: dict[str, Any] = field(default_factory=dict)
     disabled: bool = False
     nodes: list[Node] = field(default_factory=list)
-    config_ids: list[str] = field(default_factory=list)  # our config nodes it uses
+    #: For a subflow: its Node-RED definition, and the file it goes to.
+    template: Node | None = None
+    home: str = ""
+
+    @property
+    def file(self) -> str:
+        """The flow file its nodes (and the config nodes only they use) go to."""
+        return self.home if self.template is not None else self.name
 
 
 class Importer:
@@ -131,6 +140,7 @@ class Importer:
         self.by_id: dict[str, Node] = {n["id"]: n for n in nodes}
         self.nodes = nodes
         self.flows: dict[str, _Flow] = {}
+        self.subflows: dict[str, _Flow] = {}  # Node-RED subflow id -> subflow
         self.groups: dict[str, Node] = {}
         self.config_nodes: list[Node] = []
         self.flow_nodes: list[Node] = []
@@ -139,6 +149,8 @@ class Importer:
         self._slug_counts: Counter[str] = Counter()
         # Config nodes converted to ours: Node-RED id -> (entry, flows that use it).
         self.configs: dict[str, tuple[NodeEntry, set[str]]] = {}
+        # Config nodes defined in a subflow (each instance gets its own): id -> subflow id.
+        self.local_configs: dict[str, str] = {}
         self.global_env: dict[str, Any] = {}
 
     # -- the steps --------------------------------------------------------------------------------
@@ -147,12 +159,15 @@ class Importer:
         self._sort()
         for node in self.flow_nodes:
             self._assign_id(node)
+        for group in self.groups.values():
+            self._assign_id(group)
         entries = {node["id"]: self._convert(node) for node in self.flow_nodes}
         for node in self.flow_nodes:
             self._wire(node, entries)
         self._leftover_configs(entries)
         files = [self._flow_file(flow, entries) for flow in self.flows.values()]
-        return self._place_configs(files)
+        subflows = [(sf, self._subflow_entry(sf, entries)) for sf in self.subflows.values()]
+        return self._place_configs(files, subflows)
 
     def _leftover_configs(self, entries: dict[str, NodeEntry]) -> None:
         """Config nodes no converter used: unknown types become disabled comment placeholders
@@ -217,14 +232,9 @@ class Importer:
                 top.append(node)
             else:
                 self.config_nodes.append(node)
-        for subflow_id, subflow in subflows.items():
-            if not any(n["type"] == f"subflow:{subflow_id}" for n in self.nodes):
-                self.report.notes.append(f"subflow '{subflow.get('name') or subflow_id}' has "
-                                         "no instance: not imported")
-        self.flow_nodes = expand_subflows(top, self.config_nodes, subflows, inner, self.report)
         # Nodes of a tab that is not in the export ("Export selected nodes" leaves the tab
         # out): a flow per such tab, named after the export file.
-        for node in self.flow_nodes:
+        for node in top:
             tab = node.get("z") or ""
             if tab not in self.flows:
                 base = _slug(Path(self.report.source).stem) or "imported"
@@ -234,6 +244,29 @@ class Importer:
                 self.report.notes.append(f"the export has nodes {whose}: they are imported as "
                                          f"the flow '{self.flows[tab].name}'")
             self.flows[tab].nodes.append(node)
+        tab_names = {tab_id: flow.name for tab_id, flow in self.flows.items()}
+        placed = homes(subflows, self.nodes, tab_names, GLOBALS)
+        self.flow_nodes = list(top)
+        taken: set[str] = set()
+        for subflow_id, subflow in subflows.items():
+            label = str(subflow.get("name") or "")
+            if subflow_id not in placed:
+                self.report.notes.append(f"subflow '{label or subflow_id}' has no instance: "
+                                         "not imported")
+                continue
+            name = subflow_id if not self.readable_ids and _ID.match(subflow_id) else \
+                _unique(_slug(label) or "subflow", taken)
+            taken.add(name)
+            sf = _Flow(subflow_id, name, label, info=str(subflow.get("info") or ""),
+                       env=self._tab_env(subflow.get("env"), f"subflow '{label or name}'"),
+                       template=subflow, home=placed[subflow_id])
+            self.subflows[subflow_id] = sf
+            for node in inner.get(subflow_id, []):
+                if _is_flow_node(node):
+                    sf.nodes.append(node)
+                    self.flow_nodes.append(node)
+                else:
+                    self.config_nodes.append(node)
         for flow in self.flows.values():
             flow.env = {**self.global_env, **flow.env}
 
@@ -249,15 +282,19 @@ class Importer:
             elif kind == "bool":
                 env[name] = typed_value(value, "bool")
             elif kind == "env":
-                env[name] = env_reference(value) if isinstance(value, str) and _NAME.match(
-                    value) else ""
+                # A variable of the level around (or of this level), or a text made of some.
+                env[name] = env_value(value) if isinstance(value, str) and (
+                    _NAME.match(value) or "${" in value) else ""
+                if isinstance(env[name], dict):
+                    env[name] = env_reference(value)
             elif kind == "str":
                 env[name] = "" if value is None else str(value)
             else:
                 env[name] = "" if value is None else (
                     value if isinstance(value, str) else json.dumps(value))
-                self.report.notes.append(f"{where}: env variable {name} of type '{kind}' is "
-                                         "imported as text")
+                if where:
+                    self.report.notes.append(f"{where}: env variable {name} of type '{kind}' "
+                                             "is imported as text")
         return env
 
     # -- ids --------------------------------------------------------------------------------------
@@ -273,9 +310,7 @@ class Importer:
         else:
             name = _name(node)
             base = _slug(name) or _slug(node["type"].split(":")[0]) or "node"
-            prefix = "-".join(filter(None, (_slug(p) for p in node.get("_slug_prefix", []))))
-            new_id = self._unique_id(f"{prefix}-{base}" if prefix else base,
-                                     numbered=not _slug(name))
+            new_id = self._unique_id(base, numbered=not _slug(name))
         self._used_ids.add(new_id)
         self.ids[nr_id] = new_id
         self.report.ids[nr_id] = new_id
@@ -302,7 +337,9 @@ class Importer:
         cx = _NodeContext(self, node, flow)
         kind = node["type"]
         converter = conv.CONVERTERS.get(kind)
-        if converter is None and not kind.startswith("subflow:") and kind in self.registry:
+        if kind.startswith("subflow:") and kind[len("subflow:"):] in self.subflows:
+            converter = self._instance
+        elif converter is None and not kind.startswith("subflow:") and kind in self.registry:
             converter = _plugin_node  # a type a plugin provides (--nodes DIR, a package)
         converted: conv.Converted | None = None
         reason = ""
@@ -316,7 +353,7 @@ class Importer:
             except Exception as exc:  # a property of an unexpected shape: never a crash
                 reason = f"its configuration could not be read ({type(exc).__name__}: {exc})"
             else:
-                reason = self._unfit(converted, flow)
+                reason = "" if converter == self._instance else self._unfit(converted, flow, node)
                 if reason:
                     converted = None
         if converted is None:
@@ -328,11 +365,20 @@ class Importer:
         entry.name = _name(node)
         entry.description = self._description(node)
         entry.disabled = (converted.disabled or node.get("d") is True or flow.disabled)
+        group = self.groups.get(node.get("g"))  # type: ignore[arg-type]
+        if group is not None and group.get("z") == node.get("z"):
+            entry.group = self.ids[group["id"]]
         if converted.javascript:
             self.report.functions.append(self._note(node, flow))
         return entry
 
-    def _unfit(self, converted: conv.Converted, flow: _Flow) -> str:
+    def _instance(self, node: Node, cx: conv.Context) -> conv.Converted:
+        """A subflow instance: its env values over the subflow's."""
+        subflow = self.subflows[node["type"][len("subflow:"):]]
+        env = self._tab_env(node.get("env"), self._label(node))
+        return conv.Converted(f"subflow:{subflow.name}", {"env": env} if env else {})
+
+    def _unfit(self, converted: conv.Converted, flow: _Flow, node: Node) -> str:
         """Why a converted node would not load ("" if it would): no such type here, or a
         configuration its type refuses (checked as the loader does: schema, then configure)."""
         cls = self.registry.get(converted.type)
@@ -340,7 +386,7 @@ class Importer:
             return f"this installation has no '{converted.type}' node type"
         if converted.disabled:
             return ""
-        config = _as_loaded(converted.config, flow.env)
+        config = _as_loaded(converted.config, self.known_env(node))
         schemas.apply_defaults(cls.schema, config)
         for error in schemas.validator_for(cls.schema).iter_errors(config):
             for path, message in schemas.describe_error(error):
@@ -372,32 +418,17 @@ class Importer:
         return NodeNote(flow=flow.name, id=self.ids[node["id"]], nr_id=node["id"],
                         nr_type=node["type"], name=_name(node), text=text)
 
-    def _description(self, node: Node) -> str:
-        lines: list[str] = []
+    @staticmethod
+    def _description(node: Node) -> str:
         info = node.get("info")
-        if isinstance(info, str) and info.strip() and node["type"] != "comment":
-            lines.append(info.strip())
-        chain = self._group_chain(node)
-        if chain:
-            names = [str(g.get("name") or g["id"]) for g in reversed(chain)]
-            lines.append("Group: " + " / ".join(names))
-        if node.get("_subflow"):
-            lines.append("From subflow: " + " / ".join(node["_subflow"]))
-        return "\n".join(lines)
-
-    def _group_chain(self, node: Node) -> list[Node]:
-        """The node's group, then the groups containing it, innermost first."""
-        chain: list[Node] = []
-        group_id = node.get("g")
-        while isinstance(group_id, str) and group_id in self.groups and len(chain) < 32:
-            group = self.groups[group_id]
-            chain.append(group)
-            group_id = group.get("g")
-        return chain
+        return info.strip() if isinstance(info, str) and node["type"] != "comment" else ""
 
     def _flow_of(self, node: Node) -> _Flow:
-        return self.flows[node.get("z") or ""] if (node.get("z") or "") in self.flows \
-            else next(iter(self.flows.values()))
+        """The tab or subflow holding ``node``."""
+        holder = node.get("z") or ""
+        if holder in self.subflows:
+            return self.subflows[holder]
+        return self.flows[holder] if holder in self.flows else next(iter(self.flows.values()))
 
     # -- wires ------------------------------------------------------------------------------------
 
@@ -405,8 +436,12 @@ class Importer:
         """The node's wires by flow-file id; dangling ones are dropped and named."""
         entry = entries[node["id"]]
         cls = self.registry.get(entry.type)
+        subflow = self.subflows.get(node["type"][len("subflow:"):])
         try:
-            outputs = cls.output_count(entry.config) if cls is not None else 0
+            if subflow is not None and subflow.template is not None:
+                outputs = len(conv.as_list(subflow.template.get("out")))
+            else:
+                outputs = cls.output_count(entry.config) if cls is not None else 0
         except Exception:  # an invalid config: the validation names it
             outputs = len(node.get("wires") or [])
         wires: list[list[str]] = []
@@ -460,31 +495,80 @@ class Importer:
                   "Imported from Node-RED by flowrun import: nodes of a tab the export does not "
                   "contain."]
         return FlowFile(name=flow.name, description=description, env=flow.env,
-                        header=header, nodes=[entries[n["id"]] for n in ordered],
-                        config_ids=flow.config_ids)
+                        header=header, groups=self._group_entries(flow),
+                        nodes=[entries[n["id"]] for n in ordered])
 
-    def _place_configs(self, files: list[FlowFile]) -> list[FlowFile]:
-        """Config nodes go to the one flow that uses them, or to globals.yaml."""
+    def _subflow_entry(self, subflow: _Flow, entries: dict[str, NodeEntry]) -> SubflowEntry:
+        template = subflow.template or {}
+        ids = {n["id"]: self.ids[n["id"]] for n in subflow.nodes}
+        inputs, outputs, status, through = ports(template, ids)
+        nodes = [entries[n["id"]] for n in _reading_order(subflow.nodes)]
+        if through:
+            nodes.insert(0, NodeEntry(id=PASS_THROUGH, type="junction", config={}, comment=[
+                "The subflow's input is wired straight to an output."]))
+        configs = [self.configs[nr_id][0] for nr_id, owner in self.local_configs.items()
+                   if owner == subflow.nr_id]
+        return SubflowEntry(
+            name=subflow.name, description=subflow.info.strip(), env=subflow.env,
+            comment=[f"Node-RED subflow {subflow.label or subflow.name!r} ({subflow.nr_id})."],
+            inputs=inputs, outputs=outputs, status=status,
+            groups=self._group_entries(subflow), config=configs, nodes=nodes)
+
+    def _group_entries(self, holder: _Flow) -> list[GroupEntry]:
+        """The groups of a tab or subflow, outer ones first."""
+        own = {gid: g for gid, g in self.groups.items() if (g.get("z") or "") == holder.nr_id}
+        ordered: list[Node] = []
+
+        def add(group: Node, depth: int = 0) -> None:
+            parent = own.get(group.get("g"))  # type: ignore[arg-type]
+            if parent is not None and parent not in ordered and depth < 32:
+                add(parent, depth + 1)
+            if group not in ordered:
+                ordered.append(group)
+
+        for group in own.values():
+            add(group)
+        found = []
+        for group in ordered:
+            parent = own.get(group.get("g"))  # type: ignore[arg-type]
+            found.append(GroupEntry(
+                id=self.ids[group["id"]], name=_name(group),
+                group=self.ids[parent["id"]] if parent is not None else "",
+                env=self._tab_env(group.get("env"), f"group {_name(group) or group['id']}")))
+        return found
+
+    def _place_configs(self, files: list[FlowFile],
+                       subflows: list[tuple[_Flow, SubflowEntry]]) -> list[FlowFile]:
+        """Config nodes and subflows go to the one flow that uses them, or to globals.yaml;
+        config nodes defined in a subflow stay in it."""
         by_name = {f.name: f for f in files}
-        shared = FlowFile(name=GLOBALS, description="Config nodes shared by several flows.",
-                          header=["Imported from Node-RED by flowrun import."])
-        for entry, users in self.configs.values():
-            if len(users) == 1:
-                by_name[next(iter(users))].config.append(entry)
-            else:
-                shared.config.append(entry)
-                for user in sorted(users):
-                    include = f"{GLOBALS}.yaml"
-                    if include not in by_name[user].include:
-                        by_name[user].include.append(include)
-        return [*files, shared] if shared.config else files
+        shared = FlowFile(name=GLOBALS, description="Config nodes and subflows shared by "
+                          "several flows.", header=["Imported from Node-RED by flowrun import."])
+        by_name[GLOBALS] = shared
+        include = f"{GLOBALS}.yaml"
+        for nr_id, (entry, users) in self.configs.items():
+            if nr_id in self.local_configs:
+                continue
+            home = next(iter(users)) if len(users) == 1 else GLOBALS
+            by_name[home].config.append(entry)
+            for user in sorted(users) if home == GLOBALS else ():
+                if user != GLOBALS and include not in by_name[user].include:
+                    by_name[user].include.append(include)
+        for subflow, entry in subflows:
+            by_name[subflow.home].subflows.append(entry)
+        for flow in self.flows.values():
+            uses = {s.home for s in self.subflows.values() if any(
+                n.get("type") == f"subflow:{s.nr_id}" for n in flow.nodes)}
+            if GLOBALS in uses and include not in by_name[flow.name].include:
+                by_name[flow.name].include.append(include)
+        return [*files, shared] if shared.config or shared.subflows else files
 
     # -- for the converters -----------------------------------------------------------------------
 
     def use_config(self, nr_id: Any, flow: _Flow, user: Node) -> str | None:
         if nr_id in self.configs:
             entry, users = self.configs[nr_id]
-            users.add(flow.name)
+            users.add(flow.file)
             return entry.id
         node = self.by_id.get(nr_id) if isinstance(nr_id, str) else None
         if node is None or node.get("type") not in conv.CONFIG_CONVERTERS:
@@ -497,23 +581,24 @@ class Importer:
         self.ids[nr_id] = self.report.ids[nr_id] = new_id
         entry = NodeEntry(id=new_id, type=converted.type, config=converted.config,
                           comment=converted.comment, name=_name(node))
-        self.configs[nr_id] = (entry, {flow.name})
+        self.configs[nr_id] = (entry, {flow.file})
+        if flow.template is not None and node.get("z") == flow.nr_id:
+            self.local_configs[nr_id] = flow.nr_id
         self.report.converted[node["type"]] = self.report.converted.get(node["type"], 0) + 1
         return new_id
 
-    def env_scopes(self, node: Node) -> list[dict[str, dict[str, Any]]]:
-        """The env variables the import resolves for ``node``, innermost scope first: the
-        subflow instances it comes from, then its groups."""
-        scopes: list[dict[str, dict[str, Any]]] = list(node.get("_env_chain") or [])
-        for group in self._group_chain(node):
-            scope = {"NR_GROUP_NAME": {"type": "str", "value": group.get("name") or ""},
-                     "NR_GROUP_ID": {"type": "str", "value": group["id"]}}
-            for entry in group.get("env") if isinstance(group.get("env"), list) else []:
-                if isinstance(entry, dict) and isinstance(entry.get("name"), str):
-                    scope[entry["name"]] = {"type": entry.get("type") or "str",
-                                            "value": entry.get("value")}
-            scopes.append(scope)
-        return scopes
+    def known_env(self, node: Node) -> dict[str, Any]:
+        """The env variables written where ``node`` can see them: its tab's (or subflow's)
+        and its groups', the inner ones over the outer ones."""
+        env = dict(self._flow_of(node).env)
+        chain: list[Node] = []
+        group = self.groups.get(node.get("g"))  # type: ignore[arg-type]
+        while group is not None and group not in chain and len(chain) < 32:
+            chain.append(group)
+            group = self.groups.get(group.get("g"))  # type: ignore[arg-type]
+        for group in reversed(chain):
+            env.update(self._tab_env(group.get("env"), ""))
+        return env
 
 
 class _NodeContext:
@@ -523,25 +608,10 @@ class _NodeContext:
         self.importer = importer
         self.node = node
         self.flow = flow
-        self._scopes = importer.env_scopes(node)
-
-    def _resolve(self, name: str, start: int = 0, depth: int = 0) -> Any:
-        """The flow-file value of env variable ``name`` from the scopes the import knows
-        (KeyError when none has it: it is then read at run time)."""
-        for level in range(start, len(self._scopes)):
-            entry = self._scopes[level].get(name)
-            if entry is None or depth > 32:
-                continue
-
-            def inner(other: str, level: int = level) -> Any:
-                # A variable may name others of its scope; naming itself reads the next scope.
-                return self._resolve(other, level + 1 if other == name else level, depth + 1)
-            return typed_value(entry["value"], entry["type"], inner)
-        raise KeyError(name)
 
     def value(self, value: Any, kind: str | None, what: str) -> Any:
         try:
-            return typed_value(value, kind, self._resolve)
+            return typed_value(value, kind)
         except Unconvertible as exc:
             self.note(f"{what}: {exc}; imported as the text {value!r}")
             return "" if value is None else str(value)
@@ -552,11 +622,8 @@ class _NodeContext:
         if not whole:
             return text  # escaped from the loader's ${NAME} substitution when written
         name = whole.group(1)
-        try:
-            resolved = self._resolve(name)
-        except KeyError:
-            return env_text(name, known=name in self.flow.env)
-        return resolved if isinstance(resolved, str) else text
+        # Read when the flow is loaded, from the node's groups and scopes.
+        return env_text(name, known=name in self.importer.known_env(self.node))
 
     def ref(self, node_id: Any, what: str) -> str | None:
         new_id = self.importer.ids.get(node_id) if isinstance(node_id, str) else None
@@ -576,19 +643,7 @@ class _NodeContext:
         return node
 
     def use_config(self, node_id: Any) -> str | None:
-        new_id = self.importer.use_config(node_id, self.flow, self.node)
-        if new_id is not None and new_id not in self.flow.config_ids:
-            self.flow.config_ids.append(new_id)
-        return new_id
-
-    def group_scope(self) -> list[str]:
-        group = self.node.get("g")
-        if not group:
-            return [self.importer.ids[n["id"]] for n in self.flow.nodes
-                    if n is not self.node]
-        members = [n for n in self.flow.nodes if n is not self.node and any(
-            g["id"] == group for g in self.importer._group_chain(n))]
-        return [self.importer.ids[n["id"]] for n in members]
+        return self.importer.use_config(node_id, self.flow, self.node)
 
     def link_targets(self) -> list[str]:
         own = self.node["id"]
@@ -627,18 +682,18 @@ def _is_flow_node(node: Node) -> bool:
         or node["type"].startswith("subflow:")
 
 
-def _as_loaded(value: Any, flow_env: dict[str, Any]) -> Any:
+def _as_loaded(value: Any, env: dict[str, Any]) -> Any:
     """A converted value as the loader will read it: ``${NAME}`` references substituted from
-    the flow's env (other variables as empty), other text as it is."""
+    the env the node sees (other variables as empty), other text as it is."""
     if isinstance(value, EnvText):
         try:
-            return substitute(value, {}, flow_env)
+            return substitute(value, {}, env)
         except SourceError:
             return ""
     if isinstance(value, dict):
-        return {k: _as_loaded(v, flow_env) for k, v in value.items()}
+        return {k: _as_loaded(v, env) for k, v in value.items()}
     if isinstance(value, list):
-        return [_as_loaded(v, flow_env) for v in value]
+        return [_as_loaded(v, env) for v in value]
     return copy.deepcopy(value)
 
 
@@ -666,8 +721,7 @@ def _unique(base: str, taken: set[str]) -> str:
 
 #: Node-RED's own fields of every node, never part of a node type's configuration.
 _COMMON_FIELDS = {"id", "type", "z", "g", "name", "x", "y", "w", "h", "wires", "d", "info",
-                  "l", "inputLabels", "outputLabels", "icon", "_slug_prefix", "_env_chain",
-                  "_depth", "_subflow"}
+                  "l", "inputLabels", "outputLabels", "icon"}
 
 
 def _plugin_node(node: Node, cx: conv.Context) -> conv.Converted:
@@ -680,8 +734,7 @@ def _plugin_node(node: Node, cx: conv.Context) -> conv.Converted:
 def _unknown_reason(node: Node) -> str:
     kind = node["type"]
     if kind.startswith("subflow:"):
-        return "its subflow is not in the export" if not node.get("_unexpandable") \
-            else "its subflow nests too deep"
+        return "its subflow is not in the export"
     if kind == "unknown":
         return "Node-RED itself did not know this node's type"
     return "no equivalent node type"

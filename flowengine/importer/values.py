@@ -181,7 +181,7 @@ def env_value(name: str, env: Callable[[str], Any] | None = None) -> Any:
 
 def env_text(name: str, known: bool) -> EnvText:
     """``${NAME}`` for a field that is not a value (a URL, a path): the loader substitutes it.
-    Unless the flow's env defines it (``known``), an unset variable reads as empty."""
+    Unless an env the node sees defines it (``known``), an unset variable reads as empty."""
     if not _NAME.match(name):
         return EnvText("")
     return env_reference(name, empty_default=not known)

@@ -27,6 +27,7 @@ class NodeEntry:
     name: str = ""
     description: str = ""
     disabled: bool = False
+    group: str = ""
     wires: list[list[str]] = field(default_factory=list)
 
     def body(self) -> dict[str, Any]:
@@ -38,10 +39,48 @@ class NodeEntry:
             body["disabled"] = True
         if self.description:
             body["description"] = self.description
+        if self.group:
+            body["group"] = self.group
         body.update(self.config)
         if self.wires:
             body["wires"] = self.wires[0] if len(self.wires) == 1 else self.wires
         return protect(body)
+
+
+@dataclass
+class GroupEntry:
+    """A group of a flow file or subflow."""
+
+    id: str
+    name: str = ""
+    group: str = ""
+    env: dict[str, Any] = field(default_factory=dict)
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        if self.name:
+            body["name"] = self.name
+        if self.group:
+            body["group"] = self.group
+        if self.env:
+            body["env"] = self.env
+        return protect(body)
+
+
+@dataclass
+class SubflowEntry:
+    """A subflow: its interface (``in``, ``out``, ``status``), env defaults and nodes."""
+
+    name: str
+    description: str = ""
+    comment: list[str] = field(default_factory=list)
+    env: dict[str, Any] = field(default_factory=dict)
+    inputs: list[str] | None = None
+    outputs: list[list[str]] = field(default_factory=list)
+    status: list[str] | None = None
+    groups: list[GroupEntry] = field(default_factory=list)
+    config: list[NodeEntry] = field(default_factory=list)
+    nodes: list[NodeEntry] = field(default_factory=list)
 
 
 @dataclass
@@ -53,9 +92,10 @@ class FlowFile:
     env: dict[str, Any] = field(default_factory=dict)
     header: list[str] = field(default_factory=list)
     include: list[str] = field(default_factory=list)
+    groups: list[GroupEntry] = field(default_factory=list)
+    subflows: list[SubflowEntry] = field(default_factory=list)
     config: list[NodeEntry] = field(default_factory=list)
     nodes: list[NodeEntry] = field(default_factory=list)
-    config_ids: list[str] = field(default_factory=list)
 
 
 def render(flow: FlowFile) -> str:
@@ -69,16 +109,59 @@ def render(flow: FlowFile) -> str:
     if flow.env:
         head["env"] = flow.env
     parts.append(_dump(protect(head), depth=2))
-    for section, entries in (("config", flow.config), ("nodes", flow.nodes)):
-        if not entries and section == "config":
-            continue
+    parts.append(_groups(flow.groups, ""))
+    if flow.subflows:
+        parts.append("subflows:\n")
+        for subflow in flow.subflows:
+            parts.append(_comment(subflow.comment, "  "))
+            parts.append(_indent(_subflow(subflow), "  "))
+    parts.append(_sections(flow.config, flow.nodes, "", empty_nodes=True))
+    return "".join(parts)
+
+
+def _subflow(subflow: SubflowEntry) -> str:
+    head: dict[str, Any] = {}
+    if subflow.description:
+        head["description"] = subflow.description
+    if subflow.env:
+        head["env"] = subflow.env
+    if subflow.inputs is not None:
+        head["in"] = subflow.inputs
+    if subflow.outputs:
+        single = len(subflow.outputs) == 1 and subflow.outputs[0]
+        head["out"] = subflow.outputs[0] if single else subflow.outputs
+    if subflow.status is not None:
+        head["status"] = subflow.status
+    text = f"{subflow.name}:\n"
+    if head:
+        text += _indent(_dump(protect(head), depth=1), "  ")
+    text += _groups(subflow.groups, "  ")
+    return text + _sections(subflow.config, subflow.nodes, "  ", empty_nodes=False)
+
+
+def _groups(groups: list[GroupEntry], indent: str) -> str:
+    if not groups:
+        return ""
+    text = f"{indent}groups:\n"
+    for group in groups:
+        body = group.body()
+        text += _indent(_dump({group.id: body}, depth=2) if body else f"{group.id}: {{}}\n",
+                        indent + "  ")
+    return text
+
+
+def _sections(config: list[NodeEntry], nodes: list[NodeEntry], indent: str,
+              empty_nodes: bool) -> str:
+    parts = []
+    for section, entries in (("config", config), ("nodes", nodes)):
         if not entries:
-            parts.append(f"{section}: {{}}\n")
+            if section == "nodes" and empty_nodes:
+                parts.append(f"{indent}{section}: {{}}\n")
             continue
-        parts.append(f"{section}:\n")
+        parts.append(f"{indent}{section}:\n")
         for entry in entries:
-            parts.append(_comment(entry.comment, "  "))
-            parts.append(_indent(_dump({entry.id: entry.body()}, depth=2), "  "))
+            parts.append(_comment(entry.comment, indent + "  "))
+            parts.append(_indent(_dump({entry.id: entry.body()}, depth=2), indent + "  "))
     return "".join(parts)
 
 

@@ -4,9 +4,11 @@ Unlike Node-RED, an unset variable without a default is an error naming it. A st
 exactly one ``${NAME}`` takes the YAML type of the variable's value (``PORT=1880`` gives an int);
 ``$${NAME}`` stands for the literal text ``${NAME}``.
 
-Variables come from the flow's ``env`` block first, then from the process environment. A process
-variable is always text, so a whole-value reference reads it as a YAML scalar would be read; a
-flow ``env`` value was already read by YAML and keeps its type (``"1880"``, quoted, stays text).
+Variables come from the ``env`` a string sees first (the flow's ``env`` block; for a node, its
+groups', subflow instances' and flow's, see :class:`flowengine.node.ScopeEnv`), then from the
+process environment. A process variable is always text, so a whole-value reference reads it as a
+YAML scalar would be read; an ``env`` value was already read by YAML and keeps its type
+(``"1880"``, quoted, stays text).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import yaml
 from flowengine.loader.yamlsource import FlowYamlLoader, SourceError
 
 # ${NAME}, ${NAME:-default}, $${NAME} (escaped): groups escape, name, default.
-ENV_REFERENCE = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+ENV_REFERENCE = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 def _typed(text: str) -> Any:
@@ -43,7 +45,7 @@ def substitute(text: str, environ: Mapping[str, str],
 
     ``flow_env`` (the flow's ``env`` block, already typed) is looked up before ``environ``.
     """
-    flow_env = flow_env or {}
+    flow_env = {} if flow_env is None else flow_env
     whole = ENV_REFERENCE.fullmatch(text)
     if whole and not whole.group(1):
         name, default = whole.group(2), whole.group(3)

@@ -7,6 +7,8 @@ outputs; node references (``x-node-ref``) to unknown nodes or nodes of the wrong
 nodes that no source can reach.
 
 Disabled nodes are checked like the others, but carry no edges: wires through them are dropped.
+The nodes of subflow instances are checked as copies: an error in a subflow is reported once,
+where it is written.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ def check(loader: Loader, nodes: dict[str, NodeSpec], others: Iterable[NodeSpec]
         g.add_node(spec.id)
         _check_wires(loader, spec, nodes, g)
         _check_refs(loader, spec, nodes, g)
+        if spec.routes is not None and not spec.disabled:
+            # A subflow instance's way in and its nodes' ways out (checked where written).
+            g.add_edges_from((spec.id, t) for out in spec.routes for t in out
+                             if t in nodes and not nodes[t].disabled)
     for spec in others:
         _check_wires(loader, spec, nodes, nx.DiGraph())
         _check_refs(loader, spec, nodes, nx.DiGraph())
@@ -66,7 +72,7 @@ def _check_wires(loader: Loader, spec: NodeSpec, nodes: dict[str, NodeSpec],
     inputs = [i for i, n in nodes.items() if not n.is_config and n.node_class.inputs]
     for i, targets in enumerate(spec.wires):
         for j, target_id in enumerate(targets):
-            where = ("wires", *_yaml_index(raw, i, j))
+            where = ("wires", *yaml_index(raw, i, j))
             target = nodes.get(target_id)
             if target is None:
                 if target_id not in loader.broken_ids:  # already reported where it is defined
@@ -82,7 +88,7 @@ def _check_wires(loader: Loader, spec: NodeSpec, nodes: dict[str, NodeSpec],
                 g.add_edge(spec.id, target_id)
 
 
-def _yaml_index(raw: Any, output: int, index: int) -> tuple[int, ...]:
+def yaml_index(raw: Any, output: int, index: int) -> tuple[int, ...]:
     """Where wire ``index`` of output ``output`` is written in the ``wires`` field."""
     if isinstance(raw, list) and any(isinstance(w, list) for w in raw):
         return (output, index) if isinstance(raw[output], list) else (output,)

@@ -8,10 +8,12 @@ classes are instantiated (``configure`` compiles code, expressions and regexes) 
 
 The passes, each reporting every problem it finds before the next one runs:
 
-1. each file: YAML (duplicate keys, ``${NAME}``), the file's structure, its flow name, its
-   includes (followed, each file loaded once, so include cycles are harmless);
-2. all files: unique flow names and node ids, settings merged (a conflict is an error), each
-   node's common fields and its type's JSON Schema;
+1. each file: YAML (duplicate keys, ``${NAME}`` outside nodes), the file's structure, its flow
+   name, its includes (followed, each file loaded once, so include cycles are harmless);
+2. all files: unique flow names and ids, settings merged (a conflict is an error), groups
+   (:mod:`~flowengine.loader.scopes`) and subflows (:mod:`~flowengine.loader.subflows`), each
+   node's ``${NAME}`` (read from its groups and scopes), common fields and its type's JSON
+   Schema; the nodes of every subflow instance;
 3. the wired graph (:mod:`flowengine.loader.graph`);
 4. ``configure`` of every enabled node whose configuration passed its schema.
 """
@@ -19,6 +21,7 @@ The passes, each reporting every problem it finds before the next one runs:
 from __future__ import annotations
 
 import copy
+import difflib
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -30,8 +33,10 @@ from flowengine.errors import ConfigError, FlowLoadError, LoadError
 from flowengine.loader import graph
 from flowengine.loader.envsubst import substitute
 from flowengine.loader.model import FlowSet, FlowSpec, NodeSpec
+from flowengine.loader.scopes import read_groups
+from flowengine.loader.subflows import INSTANCE_PREFIX, SubflowDef, expand, read_subflows
 from flowengine.loader.yamlsource import PathKey, SourceDocument, SourceError, parse_yaml
-from flowengine.node import FlowInfo
+from flowengine.node import FlowInfo, GroupInfo, Node, ScopeEnv
 from flowengine.registry import NodeRegistry
 
 ID_PATTERN = r"^[A-Za-z0-9_.\-]+$"
@@ -40,6 +45,8 @@ ID_RULE = "use only letters, digits, '-', '_' and '.'"
 COMMON_FIELDS = {"type", "name", "wires", "disabled", "description", "group"}
 FLOW_SUFFIXES = (".yaml", ".yml")
 SECTIONS = ("config", "nodes")
+#: Sections whose ``${NAME}`` is read per node (or group), from the node's groups and scopes.
+SCOPED_SECTIONS = ("config", "nodes", "groups", "subflows")
 #: The global context's scope name; a flow cannot have it (see flowengine.context).
 RESERVED_FLOW_NAMES = ("global",)
 
@@ -49,9 +56,10 @@ FILE_SCHEMA: dict[str, Any] = {
         "flow": {"type": "string"},
         "description": {"type": "string"},
         "include": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-        "env": {"type": ["object", "null"],
-                "additionalProperties": {"type": ["string", "number", "boolean", "null"]}},
+        "env": schemas.env_block(),
         "settings": {"type": ["object", "null"]},
+        "groups": {"type": ["object", "null"]},
+        "subflows": {"type": ["object", "null"]},
         "config": {"type": ["object", "null"]},
         "nodes": {"type": ["object", "null"]},
         "tests": {"type": ["array", "null"]},
@@ -136,6 +144,10 @@ class Loader:
         # Definitions (file, section, id) whose configuration failed validation: they are not
         # instantiated.
         self._invalid: set[tuple[str, str, str]] = set()
+        # Every id defined (nodes, config nodes, groups): where, for duplicate errors.
+        self._defined: dict[str, tuple[SourceDocument, str, PathKey]] = {}
+        self._reported: set[tuple[Any, ...]] = set()
+        self.subflows: dict[str, SubflowDef] = {}
 
     # -- entry points ---------------------------------------------------------------------------
 
@@ -189,7 +201,7 @@ class Loader:
                 self.errors.append(LoadError(str(path), 1, 1, f"cannot read flow file: {reason}"))
             else:
                 flow, key = origin
-                self._error(flow.document, str(flow.path), key,
+                self.report(flow.document, str(flow.path), key,
                             f"cannot read included flow file '{path}': {reason}")
             return None
         return self._parse(text, path)
@@ -201,7 +213,9 @@ class Loader:
 
         def choose(key: PathKey, built: dict[Any, Any]) -> Any:
             # The env block is read against the process environment; everything else (read
-            # after it) against the flow's env first.
+            # after it) against the flow's env first; nodes and groups later, against theirs.
+            if key[0] in SCOPED_SECTIONS:
+                return None
             flow_env = built.get("env") if key != ("env",) else None
             flow_env = flow_env if isinstance(flow_env, dict) else None
             return lambda text, _path: substitute(text, environ, flow_env)
@@ -221,7 +235,7 @@ class Loader:
                                          "'flow', 'nodes' and the other keys of flow-format.md"))
             return None
         for err_path, message in _schema_errors(FILE_SCHEMA, data):
-            self._error(doc, file, err_path, message, at_key=message.startswith("unknown field"))
+            self.report(doc, file, err_path, message, at_key=message.startswith("unknown field"))
         env = data.get("env") if isinstance(data.get("env"), dict) else {}
         description = data.get("description")
         info = FlowInfo(name=self._flow_name(doc, path), file=file,
@@ -259,9 +273,9 @@ class Loader:
         if not isinstance(name, str):
             return path.stem  # reported by the file schema
         if not _ID.match(name):
-            self._error(doc, file, ("flow",), f"invalid flow name '{name}': {ID_RULE}")
+            self.report(doc, file, ("flow",), f"invalid flow name '{name}': {ID_RULE}")
         elif name in RESERVED_FLOW_NAMES:
-            self._error(doc, file, ("flow",), f"the flow name '{name}' is "
+            self.report(doc, file, ("flow",), f"the flow name '{name}' is "
                         f"{_name_problem(name)}")
         return name
 
@@ -272,35 +286,46 @@ class Loader:
         # Later definitions of an id already defined: reported, and still checked like any
         # other node, so that a duplicate id does not hide the errors inside them.
         duplicates: list[NodeSpec] = []
-        defined: dict[str, tuple[FlowSpec, PathKey]] = {}
         names: dict[str, FlowSpec] = {}
         for flow in flows:
             other = names.get(flow.info.name)
             if other is not None:
-                self._error(flow.document, str(flow.path), ("flow",),
+                self.report(flow.document, str(flow.path), ("flow",),
                             f"flow name '{flow.info.name}' is already used by {other.path}")
             names.setdefault(flow.info.name, flow)
+            read_subflows(self, flow.document, str(flow.path), flow.document.data.get("subflows"),
+                          self.subflows)
+        instances: list[NodeSpec] = []
+        for flow in flows:
+            doc, file = flow.document, str(flow.path)
+            groups = read_groups(self, doc, file, ("groups",), doc.data.get("groups"), flow.info,
+                                 lambda group_id, key, doc=doc, file=file:
+                                 self._claim(group_id, doc, file, key))
             for section in SECTIONS:
                 entries = flow.document.data.get(section)
                 for raw_id, definition in (entries if isinstance(entries, dict) else {}).items():
                     node_id = str(raw_id)
-                    key: PathKey = (section, raw_id)
-                    if node_id in defined:
-                        first_flow, first_key = defined[node_id]
-                        pos = first_flow.document.key_position(first_key)
-                        self._error(flow.document, str(flow.path), key,
-                                    f"duplicate node id '{node_id}' (first defined at "
-                                    f"{first_flow.path}:{pos.line})", at_key=True)
-                        spec = self._node_spec(flow, section, raw_id, definition)
+                    if not self._claim(node_id, doc, file, (section, raw_id)):
+                        spec = self.node_spec(doc, file, (section, raw_id), node_id, definition,
+                                              section, flow.info, groups)
                         duplicates.extend([spec] if spec is not None else [])
                         continue
-                    defined[node_id] = (flow, key)
-                    spec = self._node_spec(flow, section, raw_id, definition)
+                    spec = self.node_spec(doc, file, (section, raw_id), node_id, definition,
+                                          section, flow.info, groups)
                     if spec is None:
                         self.broken_ids.add(node_id)
-                    else:
-                        nodes[node_id] = spec
-                        flow.node_ids.append(node_id)
+                        continue
+                    nodes[node_id] = spec
+                    flow.node_ids.append(node_id)
+                    if spec.type.startswith(INSTANCE_PREFIX):
+                        instances.append(spec)
+        for spec in instances:
+            expand(self, spec, nodes)
+        for subflow in self.subflows.values():
+            if not any(s.type == subflow.node_class.type for s in nodes.values()):
+                self.report(subflow.document, subflow.file, subflow.key, f"subflow "
+                            f"'{subflow.name}' has no instance: its nodes are not checked",
+                            warning=True, at_key=True)
         settings = self._merge_settings(flows)
         graph.check(self, nodes, duplicates)
         self._instantiate([*nodes.values(), *duplicates])
@@ -309,35 +334,69 @@ class Loader:
             raise FlowLoadError(sorted(self.errors, key=lambda e: (e.file, e.line, e.column)))
         return FlowSet(flows=flows, nodes=nodes, settings=settings, warnings=self.warnings)
 
-    def _node_spec(self, flow: FlowSpec, section: str, raw_id: Any,
-                   definition: Any) -> NodeSpec | None:
-        doc, file, node_id = flow.document, str(flow.path), str(raw_id)
-        if raw_id != node_id:
-            _rekey(doc, (section, raw_id), (section, node_id))  # `123:` is read as an int
-        base: PathKey = (section, node_id)
+    def _claim(self, item_id: str, doc: SourceDocument, file: str, key: PathKey) -> bool:
+        """Reserve an id (node, config node or group) for the file and key defining it; a
+        duplicate is reported."""
+        first = self._defined.get(item_id)
+        if first is not None:
+            first_doc, first_file, first_key = first
+            line = first_doc.key_position(first_key).line
+            self.report(doc, file, key, f"duplicate node id '{item_id}' (first defined at "
+                        f"{first_file}:{line})", at_key=True)
+            return False
+        self._defined[item_id] = (doc, file, key)
+        return True
+
+    def is_defined(self, item_id: str) -> bool:
+        """True when a node, config node or group of a file has this id."""
+        return item_id in self._defined
+
+    def node_spec(self, doc: SourceDocument, file: str, key: PathKey, node_id: str,
+                  definition: Any, section: str, scope: FlowInfo,
+                  groups: dict[str, GroupInfo], members: Mapping[str, str] | None = None
+                  ) -> NodeSpec | None:
+        """The node written at ``key`` of ``doc`` as a spec with id ``node_id``, running in
+        ``scope``: its group found (or made), its ``${NAME}`` read, its configuration
+        validated. For the
+        copy of a subflow's node, ``members`` maps the subflow's node ids to the copies' ids
+        (its wires and node references are remapped)."""
+        raw_id = key[-1]
+        if raw_id != str(raw_id):
+            _rekey(doc, key, (*key[:-1], str(raw_id)))  # `123:` is read as an int
+        base: PathKey = (*key[:-1], str(raw_id))
         if not _ID.match(node_id):
-            self._error(doc, file, base, f"invalid node id '{node_id}': {ID_RULE}", at_key=True)
+            self.report(doc, file, base, f"invalid node id '{node_id}': {ID_RULE}", at_key=True)
         if not isinstance(definition, dict):
-            self._error(doc, file, base, "expected a mapping with 'type' and the node's fields, "
+            self.report(doc, file, base, "expected a mapping with 'type' and the node's fields, "
                         f"got {definition!r}")
             return None
         type_name = definition.get("type")
         if type_name is None:
-            self._error(doc, file, base, "'type' is required", at_key=True)
+            self.report(doc, file, base, "'type' is required", at_key=True)
             return None
         if not isinstance(type_name, str):
-            self._error(doc, file, (*base, "type"), f"expected a node type name, got "
+            self.report(doc, file, (*base, "type"), f"expected a node type name, got "
                         f"{type_name!r}")
             return None
-        node_class = self.registry.get(type_name)
+        node_class = self._node_class(doc, file, base, type_name)
         if node_class is None:
-            self._error(doc, file, (*base, "type"), self.registry.unknown_type(type_name))
             return None
         if node_class.is_config != (section == "config"):
             kind, expected = ("config", "config") if node_class.is_config else ("flow", "nodes")
-            self._error(doc, file, (*base, "type"), f"'{type_name}' is a {kind} node type; "
+            self.report(doc, file, (*base, "type"), f"'{type_name}' is a {kind} node type; "
                         f"define it under '{expected}:'")
             return None
+        group = None
+        group_id = definition.get("group")
+        if isinstance(group_id, str):
+            # A name no `groups:` entry declares is a group of its own, without env (drawn as
+            # one box by the flow view, heard by `scope: group`).
+            group = groups.setdefault(group_id, GroupInfo(group_id, group_id))
+        name = definition.get("name")
+        env = ScopeEnv(group, scope, (node_id, name if isinstance(name, str) else None))
+        keep = ("env",) if type_name.startswith(INSTANCE_PREFIX) else ()  # read per instance
+        definition = {k: v if k in keep else self._substituted(doc, file, (*base, k), v, env)
+                      for k, v in definition.items()}
         errors = _schema_errors(COMMON_SCHEMA, definition)
         errors += [(("wires", *path), message)
                    for path, message in _wires_errors(definition.get("wires"))]
@@ -345,22 +404,87 @@ class Loader:
         schemas.apply_defaults(node_class.schema, own)
         errors += _schema_errors(node_class.schema, own)
         for err_path, message in errors:
-            self._error(doc, file, (*base, *err_path), message,
+            self.report(doc, file, (*base, *err_path), message, node=node_id,
                         at_key=message.startswith("unknown field") or not err_path)
         if errors:
             self._invalid.add((file, section, node_id))
         pos = doc.key_position(base)
         name = definition.get("name")
         description = definition.get("description")
-        return NodeSpec(
-            id=node_id, type=node_class.type, flow=flow.info, config=own,
+        spec = NodeSpec(
+            id=node_id, type=node_class.type, flow=scope, config=own,
             definition=definition, node_class=node_class, line=pos.line, column=pos.column,
             name=name if isinstance(name, str) else None,
-            wires=_normalize_wires(definition.get("wires")),
+            wires=normalize_wires(definition.get("wires")),
             disabled=definition.get("disabled") is True,
             description=description if isinstance(description, str) else "",
-            group=definition.get("group") if isinstance(definition.get("group"), str) else None,
-            document=doc)
+            document=doc, key=base, group=group)
+        if members is not None:
+            self._remap(spec, members)
+        return spec
+
+    def _node_class(self, doc: SourceDocument, file: str, base: PathKey, type_name: str
+                    ) -> type[Node] | None:
+        if type_name.startswith(INSTANCE_PREFIX):
+            subflow = self.subflows.get(type_name[len(INSTANCE_PREFIX):])
+            if subflow is not None:
+                return subflow.node_class
+            close = difflib.get_close_matches(type_name[len(INSTANCE_PREFIX):],
+                                              list(self.subflows), n=1)
+            hint = f" (did you mean 'subflow:{close[0]}'?)" if close else ""
+            self.report(doc, file, (*base, "type"), f"unknown subflow "
+                        f"'{type_name[len(INSTANCE_PREFIX):]}'{hint}")
+            return None
+        node_class = self.registry.get(type_name)
+        if node_class is None:
+            self.report(doc, file, (*base, "type"), self.registry.unknown_type(type_name))
+        return node_class
+
+    def _substituted(self, doc: SourceDocument, file: str, path: PathKey, value: Any,
+                     env: Mapping[str, Any]) -> Any:
+        """``value`` with every ``${NAME}`` read from ``env`` (then the process environment);
+        an unset variable without a default is reported where it is written."""
+        if isinstance(value, str):
+            if "${" not in value:
+                return value
+            try:
+                return substitute(value, self.environ, env)
+            except SourceError as exc:
+                self.report(doc, file, path, exc.message)
+                return value
+        if isinstance(value, dict):
+            return {k: self._substituted(doc, file, (*path, k), v, env)
+                    for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._substituted(doc, file, (*path, i), v, env)
+                    for i, v in enumerate(value)]
+        return value
+
+    def _remap(self, spec: NodeSpec, members: Mapping[str, str]) -> None:
+        """A subflow node's copy: wires and references to the subflow's nodes lead to the
+        instance's copies; a wire leaving the subflow is an error (use its ``out``)."""
+        from flowengine.loader.graph import _references
+
+        raw = spec.definition.get("wires")
+        wires: list[list[str]] = []
+        for i, targets in enumerate(spec.wires):
+            kept = []
+            for j, target in enumerate(targets):
+                if target in members:
+                    kept.append(members[target])
+                else:
+                    self.node_error(spec, ("wires", *graph.yaml_index(raw, i, j)),
+                                    f"wire to '{target}', which is not a node of this "
+                                    "subflow (a subflow's nodes send out through its 'out')")
+            wires.append(kept)
+        spec.wires = wires
+        for path, ref, _kind, _wanted in list(_references(spec.node_class.schema,
+                                                          spec.config, ())):
+            if ref in members:
+                holder: Any = spec.config
+                for part in path[:-1]:
+                    holder = holder[part]
+                holder[path[-1]] = members[ref]
 
     def _instantiate(self, specs: list[NodeSpec]) -> None:
         """Create every enabled node whose configuration is valid (its ``configure`` runs)."""
@@ -371,9 +495,11 @@ class Loader:
             doc = spec.document or SourceDocument(None)
             try:
                 spec.instance = spec.node_class(spec.id, copy.deepcopy(spec.config),
-                                                name=spec.name, flow=spec.flow)
+                                                name=spec.name, flow=spec.flow,
+                                                group=spec.group, alias=spec.alias)
             except ConfigError as exc:
-                pos = doc.position((section, spec.id, *_field_key(exc.field)))
+                key = spec.key or (section, spec.id)
+                pos = doc.position((*key, *_field_key(exc.field)))
                 line, column = pos.line, pos.column
                 if exc.line is not None:
                     # A line inside a code field: for a block scalar (``code: |``) the text
@@ -381,12 +507,11 @@ class Loader:
                     line = pos.first_content_line + exc.line - 1
                     if pos.block or exc.line > 1:
                         column = doc.line_column(line)
-                self.errors.append(LoadError(spec.flow.file, line, column, exc.message,
-                                             spec.id, exc.field))
+                self._add(LoadError(spec.flow.file, line, column, exc.message, spec.id,
+                                    exc.field))
             except Exception as exc:  # a broken plugin must not hide the other errors
-                self.errors.append(LoadError(spec.flow.file, spec.line, spec.column,
-                                             f"cannot create node: {type(exc).__name__}: {exc}",
-                                             spec.id))
+                self._add(LoadError(spec.flow.file, spec.line, spec.column,
+                                    f"cannot create node: {type(exc).__name__}: {exc}", spec.id))
 
     def _merge_settings(self, flows: list[FlowSpec]) -> dict[str, Any]:
         """Every file's settings in one mapping; the same setting with two values is an error."""
@@ -397,7 +522,7 @@ class Loader:
                 first = next((origins[key[:n]] for n in range(len(key), 0, -1)
                               if key[:n] in origins), None)
                 where = f" in {first.path}" if first is not None else ""
-                self._error(flow.document, str(flow.path), ("settings", *key),
+                self.report(flow.document, str(flow.path), ("settings", *key),
                             f"conflicts with the value set{where} ({old!r} there, {new!r} here);"
                             " a setting given in several files must have the same value")
             for key in _leaf_keys(flow.settings):
@@ -409,17 +534,36 @@ class Loader:
     def node_error(self, spec: NodeSpec, path: PathKey, message: str, *, warning: bool = False,
                    at_key: bool = False) -> None:
         """Report a problem with ``spec`` at one of its fields (``path`` below the node)."""
-        section = "config" if spec.is_config else "nodes"
         doc = spec.document or SourceDocument(None)
-        self._error(doc, spec.flow.file, (section, spec.id, *path), message, warning=warning,
-                    at_key=at_key)
+        key = spec.key or ("config" if spec.is_config else "nodes", spec.id)
+        self.report(doc, spec.flow.file, (*key, *path), message, warning=warning,
+                    at_key=at_key, node=spec.id)
 
-    def _error(self, doc: SourceDocument, file: str, path: PathKey, message: str,
-               warning: bool = False, at_key: bool = False) -> None:
+    def report(self, doc: SourceDocument, file: str, path: PathKey, message: str,
+               warning: bool = False, at_key: bool = False, node: str | None = None) -> None:
+        """Report a problem at ``path`` of ``doc``; ``node`` names the node when it is not
+        the one written there (the copy of a subflow's node). The same problem at the same
+        place is reported once (each instance of a subflow would repeat it)."""
         pos = doc.key_position(path) if at_key else doc.position(path)
-        node, field = _node_field(path)
-        error = LoadError(file, pos.line, pos.column, message, node, field, warning=warning)
-        (self.warnings if warning else self.errors).append(error)
+        written, field = _node_field(path)
+        self._add(LoadError(file, pos.line, pos.column, message, node or written, field,
+                            warning=warning))
+
+    def _add(self, error: LoadError) -> None:
+        seen = (error.file, error.line, error.column, error.message, error.field, error.warning)
+        if seen not in self._reported:
+            self._reported.add(seen)
+            (self.warnings if error.warning else self.errors).append(error)
+
+
+    def schema_errors(self, schema: dict[str, Any], instance: Any
+                      ) -> list[tuple[PathKey, str]]:
+        """Where ``instance`` breaks ``schema``, and how."""
+        return _schema_errors(schema, instance)
+
+    @staticmethod
+    def valid_id(item_id: str) -> bool:
+        return bool(_ID.match(item_id))
 
 
 def _rekey(doc: SourceDocument, old: PathKey, new: PathKey) -> None:
@@ -467,7 +611,7 @@ def _wires_errors(wires: Any) -> list[tuple[PathKey, str]]:
     return found
 
 
-def _normalize_wires(wires: Any) -> list[list[str]]:
+def normalize_wires(wires: Any) -> list[list[str]]:
     """``a`` -> ``[[a]]``; ``[a, b]`` -> ``[[a, b]]``; ``[[a], [], b]`` -> ``[[a], [], [b]]``;
     ``[]`` -> ``[]`` (no wires)."""
     if wires is None or wires == []:
@@ -483,7 +627,10 @@ def _normalize_wires(wires: Any) -> list[list[str]]:
 
 
 def _node_field(path: PathKey) -> tuple[str | None, str | None]:
-    """The node id and the field text of a path such as ("nodes", "x", "rules", 0, "eq")."""
+    """The node id and the field text of a path such as ("nodes", "x", "rules", 0, "eq")
+    (in a subflow: ("subflows", "s", "nodes", "x", ...))."""
+    if len(path) >= 4 and path[0] == "subflows" and path[2] in SECTIONS:
+        return str(path[3]), _field_text(path[4:]) or None
     if len(path) >= 2 and path[0] in SECTIONS:
         return str(path[1]), _field_text(path[2:]) or None
     return None, _field_text(path) or None

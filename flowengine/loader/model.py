@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from flowengine.errors import LoadError
-from flowengine.loader.yamlsource import SourceDocument
-from flowengine.node import FlowInfo, Node
+from flowengine.loader.yamlsource import PathKey, SourceDocument
+from flowengine.node import FlowInfo, GroupInfo, Node
 
 
 @dataclass
@@ -27,20 +27,39 @@ class NodeSpec:
     wires: list[list[str]] = field(default_factory=list)
     disabled: bool = False
     description: str = ""
-    #: The group (a box in the flow view) the node is drawn in; only for the eye.
-    group: str | None = None
     instance: Node | None = None
     #: The parsed file the node was read from (positions for error messages).
     document: SourceDocument | None = field(default=None, repr=False, compare=False)
+    #: Where the node is written in ``document``: ``("nodes", id)``, or for the copy of a
+    #: subflow's node ``("subflows", name, "nodes", id)``.
+    key: PathKey = ()
+    group: GroupInfo | None = None
+    #: Inside a subflow instance: the id of the subflow's node this one is a copy of.
+    alias: str | None = None
+    #: Where the runtime sends each output, when that is not ``wires``: a subflow instance
+    #: forwards to its subflow's input nodes; a node wired to a subflow's output also sends
+    #: to where the instance's output is wired (flowengine.loader.subflows).
+    routes: list[list[str]] | None = None
+    #: A subflow instance's outputs: per output, the (node id, output) pairs inside it that
+    #: send there (a node may be another instance).
+    outputs_from: list[list[tuple[str, int]]] | None = None
 
     @property
     def is_config(self) -> bool:
         return self.node_class.is_config
 
     def signature(self) -> Any:
-        """What decides whether a reload must restart the node: everything but the wires
-        and the group (which only the flow view reads)."""
-        return {k: v for k, v in self.definition.items() if k not in ("wires", "group")}
+        """What decides whether a reload must restart the node: everything but the wires and
+        the group, and the env of the groups and scopes around it. (A node that only moves to
+        another group keeps running: it reads its group when it looks a name up.)"""
+        envs: list[Any] = []
+        scope: FlowInfo | None = self.flow
+        group = self.group
+        while scope is not None:
+            envs.extend(g.env for g in (group.chain() if group else ()))
+            envs.append(scope.env)
+            group, scope = scope.group, scope.parent
+        return {k: v for k, v in self.definition.items() if k not in ("wires", "group")}, envs
 
 
 @dataclass

@@ -15,8 +15,11 @@ class CatchNode(Node):
     inputs = 0
     description = ("Sends on the messages whose handling failed in the nodes of its scope, with "
                    "msg.error = {message, source: {id, type, name, count}, type, stack}. "
-                   "`scope: all` (default) covers every node of the flow; a list of ids only "
-                   "those; `uncaught: true` only errors that no other catch node handled.")
+                   "`scope: all` (default) covers every node of the flow (or of the subflow "
+                   "instance it is in); `group` the nodes of its group and of the groups inside "
+                   "it; a list of ids only those; `uncaught: true` only errors that no other "
+                   "catch node handled. Errors that no catch node inside a subflow instance "
+                   "handles reach the flow holding it, as errors of the instance.")
     example = textwrap.dedent("""\
         on-error:
           type: catch
@@ -24,12 +27,12 @@ class CatchNode(Node):
           wires: [reply-error]
         """)
     schema = s.obj({
-        "scope": {"anyOf": [{"const": "all"}, {"type": "array",
-                                               "items": {"type": "string", "x-node-ref": True}}]},
+        "scope": {"anyOf": [{"enum": ["all", "group"]},
+                            {"type": "array", "items": {"type": "string", "x-node-ref": True}}]},
         "uncaught": s.boolean(False, "Only errors no other catch node handled."),
     })
     schema["properties"]["scope"].update({"default": "all",
-                                          "description": "`all` or a list of node ids."})
+                                          "description": "`all`, `group` or a list of node ids."})
 
     def on_start(self) -> None:
         scope = self.config["scope"]

@@ -1,9 +1,15 @@
 """``switch``: route a message to the outputs whose rules match a property (Node-RED's switch).
 
-Every rule of Node-RED's switch node except the sequence rules (head, tail, index) is here, with
-the same JavaScript comparison semantics (``jsvalues``: ``==``, ``<``, ``String(v)``...). The
-one change is typing: in YAML a comparand's type is what the YAML says (``eq: 1`` is a number,
-``eq: "1"`` a string), where Node-RED guesses "number if ``Number(v)`` is not NaN".
+Every rule of Node-RED's switch node is here, with the same JavaScript comparison semantics
+(``jsvalues``: ``==``, ``<``, ``String(v)``...). The one change is typing: in YAML a comparand's
+type is what the YAML says (``eq: 1`` is a number, ``eq: "1"`` a string), where Node-RED guesses
+"number if ``Number(v)`` is not NaN".
+
+Sequences (messages with ``msg.parts``, from split): the rules ``head``, ``tail`` and ``index``
+test a message's place in its sequence, and ``jsonata_exp`` sees it as ``$I`` and ``$N``. With
+``repair`` (Node-RED's "recreate message sequences"), or a ``tail`` rule, the parts of a
+sequence are held until it is complete; with ``repair`` each output then gets the parts it
+matched as a sequence of their own (new ``parts.id``, ``index`` and ``count``).
 
 Rules are compiled at load time into small test functions, ``test(prop, msg) -> bool``, so that
 a message costs one property read and one call per rule (cases SW-01..SW-24, SW-31 of
@@ -17,7 +23,16 @@ import textwrap
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flowengine import MISSING, ConfigError, Node, compile_path, compile_value
+from flowengine import (
+    MISSING,
+    ConfigError,
+    Node,
+    NodeError,
+    clone_message,
+    compile_path,
+    compile_value,
+    new_msgid,
+)
 from flowengine import schema as s
 from flowengine.expressions import Expression, ExpressionError
 from flowengine.jsvalues import (
@@ -30,6 +45,7 @@ from flowengine.jsvalues import (
     js_le,
     js_lt,
     loose_eq,
+    to_number,
     to_string,
 )
 from flowengine.values import is_reference
@@ -43,7 +59,10 @@ BARE_RULES = ("true", "false", "null", "nnull", "empty", "nempty", "else")
 COMPARE_RULES = {"eq": None, "neq": None, "lt": js_lt, "lte": js_le, "gt": js_gt, "gte": js_ge}
 VALUE_RULES = (*COMPARE_RULES, "cont", "hask")
 TYPES = ("string", "number", "boolean", "array", "buffer", "object", "json", "null", "undefined")
-OPERATORS = (*VALUE_RULES, "btwn", "regex", "istype", "jsonata_exp")
+SEQUENCE_RULES = ("head", "tail", "index")
+OPERATORS = (*VALUE_RULES, "btwn", "regex", "istype", "jsonata_exp", *SEQUENCE_RULES)
+#: Node-RED's text (switch.errors.too-many).
+TOO_MANY = "Too many pending messages in switch node"
 
 _FAST_EQ_TYPES = (str, int, float)  # same-type == is plain Python == for these
 _ARRAY_INDEX = re.compile(r"0|[1-9][0-9]*")
@@ -68,7 +87,13 @@ RULE_SCHEMA: s.Schema = {
             "regex": s.string(description="A JavaScript regular expression."),
             "ignore_case": s.boolean(description="Match `regex` case-insensitively."),
             "istype": {"enum": [*TYPES, None], "description": "One of " + ", ".join(TYPES)},
-            "jsonata_exp": s.string(description="Matches when the expression gives true."),
+            "jsonata_exp": s.string(description="Matches when the expression gives true; in a "
+                                                "sequence $I is msg.parts.index, $N its count."),
+            "head": _rule_value | {"description": "The first N messages of a sequence."},
+            "tail": _rule_value | {"description": "The last N messages of a sequence."},
+            "index": {"type": "array", "minItems": 2, "maxItems": 2, "items": _rule_value,
+                      "description": "[first, last]: the messages of a sequence at these "
+                                     "indexes (from 0, inclusive)."},
         }, description="One operator and its value."),
     ],
 }
@@ -104,6 +129,11 @@ class SwitchNode(Node):
         "rules": {"type": "array", "items": RULE_SCHEMA, "default": [],
                   "description": "The rules, one output each, in order."},
         "checkall": s.boolean(True, "Check every rule; false stops at the first match."),
+        "repair": s.boolean(False, "Recreate message sequences: hold the parts of a sequence "
+                                   "until it is complete, then send each output the parts it "
+                                   "matched as a sequence of its own."),
+        "max_queue": s.integer(10000, "Messages of incomplete sequences held at most; more is "
+                                      "a catchable error and drops what is held.", minimum=1),
     })
 
     @classmethod
@@ -117,8 +147,80 @@ class SwitchNode(Node):
         self._tests: list[Test | _Else] = [
             self._compile_rule(rule, f"rules[{i}]") for i, rule in enumerate(config["rules"])
         ]
+        self._repair = bool(config["repair"])
+        # Sequences are held until complete to repair them, or to know their count (tail).
+        self._hold = self._repair or any(isinstance(r, dict) and "tail" in r
+                                         for r in config["rules"])
+        self._max_queue = config["max_queue"]
+        self._held: dict[Any, tuple[list[dict[str, Any]], list[Any]]] = {}  # id -> msgs, count
+        self._matched: dict[Any, list[list[dict[str, Any] | None]]] = {}  # id -> per message
+        self._held_count = 0
 
     def on_input(self, msg: dict[str, Any]) -> Any:
+        if self._hold and _in_sequence(msg):
+            self._hold_part(msg)
+            return None
+        return self._route(msg)
+
+    def on_close(self, removed: bool) -> None:
+        self._held.clear()
+        self._matched.clear()
+        self._held_count = 0
+
+    # -- sequences ------------------------------------------------------------------------------
+
+    def _hold_part(self, msg: dict[str, Any]) -> None:
+        parts = msg["parts"]
+        msgs, count = self._held.setdefault(parts["id"], ([], [None]))
+        msgs.append(msg)
+        self._held_count += 1
+        if self._held_count > self._max_queue:
+            self.on_close(False)
+            self.error(NodeError(TOO_MANY), msg)
+            return
+        if "count" in parts:
+            count[0] = parts["count"]
+        if count[0] != len(msgs):
+            return
+        del self._held[parts["id"]]
+        self._held_count -= len(msgs)
+        for part in msgs:  # the complete sequence, each part knowing the count
+            part["parts"]["count"] = count[0]
+            try:
+                onward = self._route(part)
+            except Exception as exc:  # Node-RED stops draining the sequence at an error
+                self.error(exc, part)
+                return
+            if onward is not None:
+                self.send(onward)
+
+    def _repaired(self, onward: list[dict[str, Any] | None], msg: dict[str, Any]) -> None:
+        """Hold what a part of a sequence matched; once every part is in, send each output
+        its matches as a sequence of their own."""
+        parts = msg["parts"]
+        matched = self._matched.setdefault(parts["id"], [])
+        matched.append(onward)
+        if len(matched) != parts.get("count"):
+            return
+        del self._matched[parts["id"]]
+        ports = len(onward)
+        counts = [sum(1 for row in matched if row[j] is not None) for j in range(ports)]
+        ids = [new_msgid() for _ in range(ports)]
+        indexes = [0] * ports
+        for row in matched:
+            out: list[dict[str, Any] | None] = [None] * ports
+            for j, sent in enumerate(row):
+                if sent is not None:
+                    copy = clone_message(sent)
+                    copy["parts"].update(id=ids[j], index=indexes[j], count=counts[j])
+                    indexes[j] += 1
+                    out[j] = copy
+            self.send(out)
+
+    # -- routing --------------------------------------------------------------------------------
+
+    def _route(self, msg: dict[str, Any]) -> Any:
+        """The outputs of one message (sent as the handler's result), or None."""
         try:
             prop = self._read_property(self, msg)
         except ExpressionError as exc:
@@ -149,6 +251,9 @@ class SwitchNode(Node):
             self.error(exc, msg)  # a JSONata comparand failed: node.error in Node-RED too
             return None
         self._previous = prop
+        if self._repair and _in_sequence(msg):
+            self._repaired(onward or [None] * len(self._tests), msg)
+            return None
         if onward is None:
             return None
         if hits == 1 and onward[0] is msg:
@@ -177,7 +282,15 @@ class SwitchNode(Node):
             return lambda p, m: _is_type(p, type_name)
         if op == "jsonata_exp":
             expression = _expression(arg, where)
-            return lambda p, m: expression.evaluate(m, self) is True
+            return lambda p, m: expression.evaluate(m, self, _sequence_bindings(m)) is True
+        if op in ("head", "tail"):
+            count = self._operand(arg, where)
+            return _head(count) if op == "head" else _tail(count)
+        if op == "index":
+            first = self._operand(arg[0], f"{where}[0]")
+            last = self._operand(arg[1], f"{where}[1]")
+            return lambda p, m: (to_number(first(m)) <= _parts(m)["index"]
+                                 <= to_number(last(m)))
         if op == "btwn":
             low = self._operand(arg[0], f"{where}[0]")
             high = self._operand(arg[1], f"{where}[1]")
@@ -229,6 +342,38 @@ class SwitchNode(Node):
 
 
 # -- operators (Node-RED's `operators` table) ----------------------------------------------------
+
+def _in_sequence(msg: dict[str, Any]) -> bool:
+    parts = msg.get("parts")
+    return isinstance(parts, dict) and "id" in parts and "index" in parts
+
+
+def _parts(msg: dict[str, Any]) -> dict[str, Any]:
+    parts = msg.get("parts")
+    if not isinstance(parts, dict):  # as Node-RED's `msg.parts.index` fails
+        raise NodeError("TypeError: Cannot read properties of undefined (reading 'index')")
+    return parts
+
+
+def _sequence_bindings(msg: dict[str, Any]) -> dict[str, Any] | None:
+    if not _in_sequence(msg):
+        return None
+    return {"I": msg["parts"]["index"], "N": msg["parts"].get("count")}
+
+
+def _head(count: Operand) -> Test:
+    return lambda p, m: _parts(m)["index"] < to_number(count(m))
+
+
+def _tail(count: Operand) -> Test:
+    def tail(p: Any, m: dict[str, Any]) -> bool:
+        parts = _parts(m)
+        total = parts.get("count")
+        if not isinstance(total, int | float):
+            return False  # NaN <= index
+        return total - to_number(count(m)) <= parts["index"]
+    return tail
+
 
 def _bare_rule(rule: Any, field: str) -> Test | _Else:
     name = {True: "true", False: "false", None: "null"}.get(rule, rule) \

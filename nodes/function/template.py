@@ -8,7 +8,6 @@ JSON-escaped, so ``{"text": "{{payload}}"}`` stays valid JSON.
 
 from __future__ import annotations
 
-import json
 import textwrap
 from typing import Any
 
@@ -16,6 +15,8 @@ import yaml
 
 from flowengine import ConfigError, Node, NodeError, compile_path
 from flowengine import schema as s
+from flowengine.jsonerrors import JSONParseError
+from flowengine.jsonerrors import loads as json_loads
 from flowengine.mustache import Mustache, compile_mustache, render_text
 
 # -- the node --------------------------------------------------------------------------------------
@@ -67,9 +68,9 @@ class TemplateNode(Node):
         value: Any = text
         if self._output == "json":
             try:
-                value = json.loads(text, parse_constant=_reject_constant)
-            except ValueError as exc:
-                raise NodeError(f"invalid JSON from template: {exc}") from None
+                value = json_loads(text)
+            except JSONParseError as exc:
+                raise NodeError(str(exc)) from None
         elif self._output == "yaml":
             try:
                 value = yaml.safe_load(text)
@@ -100,7 +101,3 @@ class TemplateNode(Node):
             compiled = self._template or compile_mustache("")
         return compiled.render(msg, self, escape_json=self._output == "json")
 
-
-def _reject_constant(name: str) -> Any:
-    # JSON.parse refuses NaN and Infinity, which Python's json accepts.
-    raise ValueError(f"unexpected token {name!r}")

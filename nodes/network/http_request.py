@@ -4,8 +4,12 @@ Every http-request node of a runtime shares one ``aiohttp.ClientSession`` (one c
 closed when the runtime stops). Each message runs in its own task, so slow servers never hold up
 other messages. The answer replaces ``msg.payload`` and sets ``msg.statusCode``, ``msg.headers``
 (lower-case names), ``msg.responseUrl``, ``msg.redirectList`` and ``msg.responseCookies``; a
-4xx/5xx answer is a message like any other. Connection failures and timeouts are node errors on
-the message, for catch nodes, with ``error.type`` ``ETIMEDOUT``, ``ECONNREFUSED``, ...
+4xx/5xx answer is a message like any other. A request that fails (no answer in time, a refused
+connection...) is an error on the message for catch nodes, with Node-RED's texts
+(``RequestError: connect ECONNREFUSED 127.0.0.1:1880``) and ``error.type`` ``ECONNREFUSED``,
+``ETIMEDOUT``...; then, as Node-RED does unless ``send_failures`` is false, the message goes on
+with the text in ``msg.payload`` and the code in ``msg.statusCode``. Every message is finished
+(complete nodes), failed or not, as in Node-RED.
 
 URL placeholders: ``{{name}}`` inserts a message property URL-encoded (``{{payload.id}}``),
 ``{{{name}}}`` inserts it as is (a host name, a path with slashes).
@@ -16,6 +20,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import math
 import re
 import ssl
 import textwrap
@@ -36,6 +41,9 @@ SHARED_KEY = "http-client"
 REQUEST_NODE_HEADER = "x-node-red-request-node"
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "use")
 MAX_REDIRECTS = 10
+#: Node-RED's texts (httpin.errors.no-url, common.notification.errors.no-response).
+NO_URL = "No url specified"
+NO_RESPONSE = "no response from server"
 _PLACEHOLDER = re.compile(r"\{\{\{\s*([^{}]+?)\s*\}\}\}|\{\{\s*([^{}]+?)\s*\}\}")
 _NO_CONTENT_TYPE = ("Content-Type",)
 # Set from the body by the client; a value copied from an earlier answer would be wrong.
@@ -100,12 +108,15 @@ class UrlTemplate:
 class HttpRequestNode(Node):
     type = "http-request"
     category = "network"
+    auto_done = False  # every message is finished, also after a failure (Node-RED's done())
     description = ("Makes an HTTP request for each message and sends the answer: msg.payload "
                    "(text, bytes or parsed JSON per `ret`), msg.statusCode, msg.headers, "
                    "msg.responseUrl, msg.redirectList. The URL is `url` (with {{property}} "
                    "placeholders) or msg.url; the method `method` or msg.method (`use`); the "
-                   "body msg.payload (dicts as JSON). Failures and timeouts are catchable "
-                   "errors. All http-request nodes share one connection pool.")
+                   "body msg.payload (dicts as JSON). A failed request (timeout, refused "
+                   "connection) is a catchable error and, unless `send_failures` is false, "
+                   "also sent on with the error text in msg.payload and its code in "
+                   "msg.statusCode. All http-request nodes share one connection pool.")
     example = textwrap.dedent("""\
         fetch-user:
           type: http-request
@@ -133,6 +144,9 @@ class HttpRequestNode(Node):
         "follow_redirects": s.boolean(True, "Follow redirects (up to 10), listed in "
                                       "msg.redirectList; when false a 3xx is the answer."),
         "persist": s.boolean(True, "Keep the connection open for later requests."),
+        "send_failures": s.boolean(True, "Also send a failed request's message on (its "
+                                   "payload the error, statusCode its code), as Node-RED does "
+                                   "unless 'only send non-2xx responses to Catch node' is set."),
         "tls": s.obj({
             "verify": s.boolean(True, "Check the server's certificate."),
             "ca_file": s.string(description="CA certificates (PEM) to trust."),
@@ -189,48 +203,68 @@ class HttpRequestNode(Node):
 
     # -- one message ------------------------------------------------------------------------
 
-    async def on_input(self, msg: dict[str, Any]) -> dict[str, Any]:
-        if self._tls_error is not None:
-            raise NodeError(self._tls_error)
-        method = self._method_for(msg)
-        url = self._url_for(msg)
-        headers = self._headers_for(msg)
-        params, body = self._body_for(msg, method, headers)
-        timeout = self._timeout_for(msg)
+    async def on_input(self, msg: dict[str, Any]) -> None:
         self._in_flight += 1
         if self._in_flight == 1:
             self.status({"fill": "blue", "shape": "dot", "text": "requesting"})
-        failure: str | None = None
+        failed = True
         try:
-            async with self._client.session.request(
-                    method, url, params=params, data=body, headers=headers, ssl=self._ssl,
-                    # aiohttp would label a POST without body application/octet-stream.
-                    skip_auto_headers=_NO_CONTENT_TYPE if body is None else (),
-                    allow_redirects=self.config["follow_redirects"],
-                    max_redirects=MAX_REDIRECTS,
-                    timeout=aiohttp.ClientTimeout(total=timeout or None)) as response:
-                data = await response.read()
-        except TimeoutError:
-            failure = "ETIMEDOUT"
-            raise self._failed(msg, f"{method} {url}: no response within {timeout:g}s "
-                               "(request timeout)", failure) from None
-        except aiohttp.ClientError as exc:
-            failure = _error_code(exc)
-            raise self._failed(msg, f"{method} {url} failed: {exc}", failure) from exc
+            try:
+                if self._tls_error is not None:
+                    raise NodeError(self._tls_error)
+                method = self._method_for(msg)
+                url = self._url_for(msg)
+                headers = self._headers_for(msg)
+                params, body = self._body_for(msg, method, headers)
+                timeout = self._timeout_for(msg)
+            except NodeError as exc:  # a request that cannot be made (status stays, as in NR)
+                self.error(exc, msg)
+                self.done(msg)
+                return
+            try:
+                async with self._client.session.request(
+                        method, url, params=params, data=body, headers=headers, ssl=self._ssl,
+                        # aiohttp would label a POST without body application/octet-stream.
+                        skip_auto_headers=_NO_CONTENT_TYPE if body is None else (),
+                        allow_redirects=self.config["follow_redirects"],
+                        max_redirects=MAX_REDIRECTS,
+                        timeout=aiohttp.ClientTimeout(total=timeout or None)) as response:
+                    data = await response.read()
+            except TimeoutError:
+                ms = math.ceil(timeout * 1000)
+                self._failed(msg, url, NodeError(NO_RESPONSE), "ETIMEDOUT",
+                             f"TimeoutError: Timeout awaiting 'request' for {ms}ms", NO_RESPONSE)
+                return
+            except aiohttp.ClientError as exc:
+                code = _error_code(exc)
+                text = _request_error(exc, code)
+                err = NodeError(text)
+                err.code = code  # type: ignore[attr-defined]  # msg.error.code
+                err.cause = Error(text.removeprefix("RequestError: "))  # type: ignore[attr-defined]
+                self._failed(msg, url, err, code, text, code)
+                return
+            failed = False
         finally:
             self._in_flight -= 1
-            if failure is None and self._in_flight == 0:
+            if not failed and self._in_flight == 0:
                 self.status({})
         self._fill(msg, response, data)
-        return msg
+        self.send(msg)
+        self.done(msg)
 
-    def _failed(self, msg: dict[str, Any], text: str, code: str) -> NodeError:
-        """The error to raise (reported on ``msg`` for catch nodes) for a failed request."""
-        msg["statusCode"] = code  # as Node-RED: the error code, for catch nodes
-        self.status({"fill": "red", "shape": "ring", "text": code})
-        err = NodeError(text)
+    def _failed(self, msg: dict[str, Any], url: URL, err: NodeError, code: str, text: str,
+                status: str) -> None:
+        """Node-RED's failed request: the error for catch nodes, then (unless
+        ``send_failures`` is false) the message on with the text and code; finished either
+        way."""
+        self.status({"fill": "red", "shape": "ring", "text": status})
         err.error_type = code  # type: ignore[attr-defined]  # msg.error.type
-        return err
+        self.error(err, msg)
+        msg["payload"] = f"{text} : {url}"
+        msg["statusCode"] = code
+        if self.config["send_failures"]:
+            self.send(msg)
+        self.done(msg)
 
     def _method_for(self, msg: dict[str, Any]) -> str:
         given = msg.get("method")
@@ -249,7 +283,7 @@ class HttpRequestNode(Node):
         elif isinstance(given, str) and given:
             text = given
         else:
-            raise NodeError("no URL: set the node's url or msg.url")
+            raise NodeError(NO_URL)
         text = text.strip()
         scheme = _SCHEME.match(text)
         if scheme is None:
@@ -405,8 +439,44 @@ def _cookies(cookies: Any) -> dict[str, dict[str, Any]]:
     return result
 
 
+class Error(Exception):
+    """JavaScript's plain ``Error``: what Node-RED gives as ``msg.error.cause`` of a failed
+    request (the system error under got's RequestError)."""
+
+
+def _request_error(exc: aiohttp.ClientError, code: str) -> str:
+    """Node-RED's text for a failed request (got's ``RequestError``)."""
+    if isinstance(exc, aiohttp.TooManyRedirects):
+        return f"MaxRedirectsError: Redirected {MAX_REDIRECTS} times. Aborting."
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        reason = getattr(exc.certificate_error, "verify_message", None) or exc.certificate_error
+        return f"RequestError: {reason}"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return f"RequestError: getaddrinfo {code} {exc.host}"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        address = _CONNECT_ADDRESS.search(str(exc.os_error))
+        where = f"{address.group(1)}:{address.group(2)}" if address else f"{exc.host}:{exc.port}"
+        return f"RequestError: connect {code} {where}"
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+        return "RequestError: socket hang up"
+    return f"RequestError: {exc}"
+
+
+# asyncio's "Connect call failed ('127.0.0.1', 1880)": the address actually tried.
+_CONNECT_ADDRESS = re.compile(r"\('([^']+)', (\d+)")
+
+
+# OpenSSL's certificate verification results, as Node.js names them (err.code).
+_CERT_CODES = {10: "CERT_HAS_EXPIRED", 18: "DEPTH_ZERO_SELF_SIGNED_CERT",
+               19: "SELF_SIGNED_CERT_IN_CHAIN", 20: "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+               21: "UNABLE_TO_VERIFY_LEAF_SIGNATURE", 62: "ERR_TLS_CERT_ALTNAME_INVALID"}
+
+
 def _error_code(exc: BaseException) -> str:
     """A Node.js-style code for a client error (what Node-RED puts in msg.statusCode)."""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        verify = getattr(exc.certificate_error, "verify_code", None)
+        return _CERT_CODES.get(verify, "CERT_VERIFY_FAILED")  # type: ignore[arg-type]
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return "ENOTFOUND"
     os_error = getattr(exc, "os_error", None)

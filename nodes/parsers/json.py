@@ -26,6 +26,7 @@ import orjson
 
 from flowengine import MISSING, Node, NodeError, clone_message, compile_path
 from flowengine import schema as s
+from flowengine.jsonerrors import v8_message
 from flowengine.jsvalues import to_string
 
 AUTO, STRING, OBJECT = "auto", "string", "object"
@@ -272,8 +273,10 @@ class JsonNode(Node):
     def _parse(text: str | bytes | bytearray) -> Any:
         try:
             return loads(text)
-        except ValueError as exc:  # JSONDecodeError, a NaN literal, undecodable bytes
-            raise NodeError(str(exc)) from None
+        except ValueError:  # invalid JSON or a NaN literal: JSON.parse's (V8's) message
+            if not isinstance(text, str):
+                text = bytes(text).decode("utf-8", errors="replace")
+            raise NodeError(v8_message(text)) from None
 
     def _schema_validator(self, schema: Any) -> Any:
         """The validator for ``msg.schema``, or None when it is not set (JS-falsy)."""

@@ -9,7 +9,9 @@ stack), so nested split/join pairs work. Cases SP-01..SP-09 of ``nodered-cases.m
 
 In stream mode (strings and bytes) the trailing piece after the last separator is held and
 prepended to the next input, indexes run on across inputs and ``count`` is left out; an input is
-finished (complete nodes) when its last piece has been sent.
+finished (complete nodes) when its last piece has been sent. What complete nodes then see is the
+input as Node-RED leaves it: with the last piece and its parts for strings, bytes and dicts,
+with its own payload and parts without an index for lists.
 
 Bytes split on a separator like strings do: a trailing separator gives an empty last part
 (Node-RED leaves that part out but still counts it, so a join never completes).
@@ -114,9 +116,12 @@ class SplitNode(Node):
         chunk = self._chunk
         count = math.ceil(len(items) / chunk)
         parts.update(type="array", count=count, len=chunk)
+        # As Node-RED, the parts come from a copy: the input is finished with its own payload
+        # (and no parts.index), which is what complete nodes then see.
+        work = clone_message(msg)
         for index in range(count):
             piece = items[index * chunk:(index + 1) * chunk]
-            self._emit(msg, piece[0] if chunk == 1 else piece, index)
+            self._emit(work, piece[0] if chunk == 1 else piece, index)
         self.done(msg)
 
     def _split_dict(self, msg: dict[str, Any], parts: dict[str, Any],

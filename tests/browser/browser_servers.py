@@ -217,10 +217,10 @@ def _free_range(count: int) -> tuple[int, int]:
 
 
 class RtspServer(ChildProcess):
-    """``tools/rtsp_server.py`` (GStreamer) streaming ``path`` at ``rtsp://127.0.0.1:PORT/clip``,
-    run with the system Python that has PyGObject."""
+    """``tools/rtsp_server.py`` (GStreamer) streaming ``path`` at ``rtsp://127.0.0.1:PORT/clip``
+    (with its AAC track if ``audio``), run with the system Python that has PyGObject."""
 
-    def __init__(self, path: Path, mount: str = "/clip"):
+    def __init__(self, path: Path, mount: str = "/clip", audio: bool = False):
         require_program(SYSTEM_PYTHON, "python3-gi")
         check = subprocess.run(
             [SYSTEM_PYTHON, str(RTSP_SCRIPT), "--check"], capture_output=True, text=True
@@ -230,7 +230,7 @@ class RtspServer(ChildProcess):
         super().__init__(
             "rtsp-server",
             [SYSTEM_PYTHON, "-u", str(RTSP_SCRIPT), "--file", str(path), "--host", "127.0.0.1",
-             "--port", "0", "--mount", mount],
+             "--port", "0", "--mount", mount, *(["--audio"] if audio else [])],
             ready=re.compile(r"listening on (rtsp://\S+)"),
         )  # fmt: skip
 

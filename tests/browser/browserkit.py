@@ -393,6 +393,7 @@ async def measure_first_frame(
     codec: str | None = None,
     ice_servers: list[dict[str, str]] | None = None,
     relay: bool = False,
+    audio: bool = False,
     timeout: float = 15.0,
 ) -> FirstFrame:
     """Offer-to-first-decoded-frame time of ``peer`` receiving from the registered
@@ -403,7 +404,8 @@ async def measure_first_frame(
     first), so it covers signaling, ``processOffer``, trickle ICE, DTLS, the first key frame
     and its decoding.
     """
-    await peer.start(endpoint, "recv", codec=codec, ice_servers=ice_servers, relay=relay)
+    await peer.start(endpoint, "recv", codec=codec, ice_servers=ice_servers, relay=relay,
+                     audio=audio)
     deadline = time.monotonic() + timeout
     while True:
         state = await peer.state()
@@ -424,3 +426,15 @@ async def measure_first_frame(
         candidates_to_page=len(record.candidates_to_page),
         candidates_from_page=len(record.candidates_from_page),
     )
+
+
+async def recorder_tutorial_played(page: Any, timeout: float = 30.0) -> dict[str, Any]:
+    """Poll ``tutorialState()`` of a ``recorder_tutorial.html`` page that plays a file until
+    its player's ``EndOfStream`` (or ``timeout``); fails on a page error. Returns the state."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = await page.evaluate("() => tutorialState()")
+        assert not state["errors"], state
+        if state["endOfStreamAt"] is not None or time.monotonic() > deadline:
+            return state
+        await asyncio.sleep(0.2)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_media import write_hls, write_video_file
+from browser_media import SINGLE_KEYFRAME, write_hls, write_video_file
 from browser_servers import (
     MARKER_VARIABLE,
     LoopbackNetns,
@@ -26,6 +26,7 @@ from browser_servers import (
     wait_for_no_processes,
 )
 from browserkit import CHROMIUM_PATH, BrowserPeer, SignalingServer, launch_chromium
+from kurento_bundle import kurento_client_bundle
 
 from flowengine.kurento import EmbeddedMediaServer, KurentoClient
 
@@ -59,15 +60,33 @@ def isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The test media, made once with PyAV before any browser starts (a browser starting up
-    takes both cores for seconds): H.264 MP4 and VP8 WebM files, a longer MP4 for the RTSP
-    server, and an HLS playlist with its MPEG-TS segments (a folder)."""
+    takes both cores for seconds): H.264 MP4 and VP8 WebM files with short GOPs; real-world
+    ones (an H.264 MP4 with a key frame every 10 s and AAC, one with a single key frame and
+    AAC, a VP8 WebM with a single key frame and Opus); an MP4 with a 4 s GOP and AAC for the
+    RTSP server, and an HLS playlist with its MPEG-TS segments of the same (a folder)."""
     folder = tmp_path_factory.mktemp("clips")
     return {
         "h264": write_video_file(folder / "clip.mp4", "h264", seconds=8),
         "vp8": write_video_file(folder / "clip.webm", "vp8", seconds=8),
-        "rtsp": write_video_file(folder / "rtsp-source.mp4", "h264", seconds=30),
-        "hls": write_hls(folder / "hls", seconds=20, segment_seconds=1).parent,
+        "h264-gop10s-aac": write_video_file(folder / "gop10.mp4", "h264", seconds=14,
+                                            gop=300, audio=True),
+        "vp8-one-keyframe-opus": write_video_file(folder / "single.webm", "vp8", seconds=12,
+                                                  gop=SINGLE_KEYFRAME, audio=True),
+        "h264-one-keyframe-aac": write_video_file(folder / "single.mp4", "h264", seconds=10,
+                                                  gop=SINGLE_KEYFRAME, audio=True),
+        "rtsp": write_video_file(folder / "rtsp-source.mp4", "h264", seconds=30, gop=120,
+                                 audio=True),
+        "hls": write_hls(folder / "hls", seconds=20, segment_seconds=1, gop=120,
+                         audio=True).parent,
     }
+
+
+@pytest.fixture(scope="session")
+def kurento_js_bundle() -> Path:
+    """The official kurento-client 7.3.0 as a browser script (kurento_bundle.py). Built
+    before the test enters its loopback-only network namespace (npm needs the registry):
+    session fixtures are set up before the function-scoped ones."""
+    return _need(kurento_client_bundle)
 
 
 @pytest.fixture
@@ -163,11 +182,12 @@ def turn_server(tmp_path: Path) -> Iterator[TurnServer]:
 
 @pytest.fixture
 def rtsp_server_for():
-    """``rtsp_server_for(path)``: a GStreamer RTSP server streaming an H.264 MP4."""
+    """``rtsp_server_for(path, audio=False)``: a GStreamer RTSP server streaming an H.264 MP4
+    (and its AAC track)."""
     servers: list[RtspServer] = []
 
-    def _start(path: Path) -> RtspServer:
-        server = _need(RtspServer, path)
+    def _start(path: Path, audio: bool = False) -> RtspServer:
+        server = _need(RtspServer, path, "/clip", audio)
         servers.append(server)
         server.start()
         return server

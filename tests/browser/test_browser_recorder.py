@@ -10,24 +10,11 @@ import asyncio
 import time
 from pathlib import Path
 
-import pytest
 from browser_media import media_synthetic  # noqa: F401 - puts tests/media on sys.path
-from browser_servers import MissingTool
-from browserkit import BrowserPeer
-from kurento_bundle import kurento_client_bundle
+from browserkit import BrowserPeer, recorder_tutorial_played
 from recorded_media import check_growing, decode_file, duration
 
 FAKE_CAMERA = (640, 480)  # Chromium's fake capture device
-
-
-@pytest.fixture(scope="session")
-def kurento_js_bundle() -> Path:
-    """Built before the test enters its loopback-only network namespace (npm needs the
-    registry): session fixtures are set up before the function-scoped ones."""
-    try:
-        return kurento_client_bundle()
-    except MissingTool as exc:
-        pytest.fail(str(exc), pytrace=False)
 
 
 async def test_chromium_camera_recording_grows_and_is_complete_after_stop(
@@ -74,13 +61,7 @@ async def test_kurento_recorder_tutorial_plays_the_file_right_after_stop(
         await asyncio.sleep(8.0)
         await page.evaluate("() => stopRecording()")
         await page.evaluate("args => startPlaying(args)", args)  # at once, as a user may
-        deadline = time.monotonic() + 30
-        while True:
-            state = await page.evaluate("() => tutorialState()")
-            assert not state["errors"], state
-            if state["endOfStreamAt"] is not None or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.2)
+        state = await recorder_tutorial_played(page)
     finally:
         await context.close()
     recorded = (state["stoppedAt"] - state["recordingAt"]) / 1000

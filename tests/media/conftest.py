@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from flowengine.media import MediaServer, MediaServerSettings
 
@@ -157,3 +158,24 @@ async def connect(open_client, server: MediaServer):
 @pytest.fixture
 async def client(connect) -> RawClient:
     return await connect()
+
+
+@pytest.fixture
+async def web_server():
+    """``await web_server(folder)``: an aiohttp server of this event loop serving ``folder``
+    at ``/hls/``; returns (its base URL, its runner)."""
+    runners: list[web.AppRunner] = []
+
+    async def _start(folder: Path) -> tuple[str, web.AppRunner]:
+        app = web.Application()
+        app.router.add_static("/hls", folder)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        return f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/hls", runner
+
+    yield _start
+    for runner in runners:
+        await runner.cleanup()

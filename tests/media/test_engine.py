@@ -104,3 +104,19 @@ def test_host_addresses_are_chosen_per_context(monkeypatch):
         assert aioice.ice.get_host_addresses(True, False) == ["127.0.0.1"]
         assert aioice.ice.get_host_addresses(True, True) == ["127.0.0.1", "::1"]
     assert aioice.ice.get_host_addresses(True, False) == ["192.0.2.10"]
+
+
+async def test_a_reader_of_another_codec_gets_the_decoders_key_frame_from_the_source():
+    """A VP8 publisher's hub, an H.264 reader joining between its key frames: the transcoder's
+    decoder cannot start on a delta frame, so the source is asked (a WebRTC endpoint sends a
+    PLI), at once and again while the decoder waits."""
+    requests: list[float] = []
+    hub = MediaHub("video", on_keyframe_request=lambda: requests.append(1.0))
+    hub.push(unit(0))
+    hub.subscribe("h264")
+    assert len(requests) == 1
+    for n in range(1, 20):
+        hub.push(unit(n))
+        await asyncio.sleep(0.02)
+    assert len(requests) >= 2
+    hub.close()

@@ -9,7 +9,6 @@ from pathlib import Path
 import aioice.ice
 import av
 import pytest
-from aiohttp import web
 from media_synthetic import HEIGHT, WIDTH, encode_frames, publish, view, write_video_file
 
 
@@ -31,8 +30,9 @@ async def test_player_file_to_webrtc_passes_encoded_media_through(
     write_video_file(media_dir / name, codec=codec, seconds=2.5)
     pipeline = await client.create("MediaPipeline")
     player = await client.create(
-        "PlayerEndpoint", mediaPipeline=pipeline, uri=f"file://{media_dir}/{name}"
-    )
+        "PlayerEndpoint", mediaPipeline=pipeline, uri=f"file://{media_dir}/{name}",
+        useEncodedMedia=True,
+    )  # fmt: skip
     viewer = await client.create("WebRtcEndpoint", mediaPipeline=pipeline)
     await client.invoke(player, "connect", sink=viewer)
     await subscribe(client, player, "EndOfStream", "UriEndpointStateChanged")
@@ -44,7 +44,10 @@ async def test_player_file_to_webrtc_passes_encoded_media_through(
         assert counter.sizes == {(WIDTH, HEIGHT)}
         hub = server.media_set.objects[player].outputs["video"]
         assert hub.source_format == codec
-        assert hub._transcoder is None  # the viewer negotiated the file's codec: no decoding
+        # The viewer negotiated the file's codec: nothing is encoded (the key-frame bridge
+        # only follows the source).
+        assert hub._transcoder.targets == set()
+        assert await client.invoke(player, "isMediaTranscoding", mediaType="VIDEO") is False
         info = await client.invoke(player, "getVideoInfo")
         assert info["__type__"] == "VideoInfo" and 2000 <= info["duration"] <= 3000
         assert info["isSeekable"] is True
@@ -91,20 +94,6 @@ async def test_player_transcodes_when_codecs_differ(loopback_ice, client, server
             await pc.close()
 
 
-async def test_player_of_a_missing_file_raises_an_error_event(client, media_dir):
-    pipeline = await client.create("MediaPipeline")
-    player = await client.create(
-        "PlayerEndpoint", mediaPipeline=pipeline, uri=f"file://{media_dir}/missing.mp4"
-    )
-    await subscribe(client, player, "Error", "UriEndpointStateChanged")
-    await client.invoke(player, "play")
-    error = await client.event("Error")
-    assert error["data"]["type"] == "PLAYER_ERROR"
-    assert "missing.mp4" in error["data"]["description"]
-    assert isinstance(error["data"]["errorCode"], int)
-    assert await client.invoke(player, "getState") == "STOP"
-
-
 async def test_player_pause_seek_and_stop(client, media_dir):
     write_video_file(media_dir / "long.mp4", seconds=4)
     pipeline = await client.create("MediaPipeline")
@@ -128,53 +117,6 @@ async def test_player_pause_seek_and_stop(client, media_dir):
     await client.invoke(player, "stop")
     assert await client.invoke(player, "getState") == "STOP"
     await client.invoke(player, "stop")  # wrong state: not an error, as in KMS
-
-
-async def test_player_hls_over_http_from_the_same_process(loopback_ice, client, media_dir):
-    """HLS served by an aiohttp app of this very event loop: opening it in the loop would
-    deadlock (aiortc-notes pitfall 7); the player opens it in its own thread."""
-    hls_dir = media_dir / "hls"
-    hls_dir.mkdir()
-    source = write_video_file(media_dir / "src.mp4", seconds=3)
-    with (
-        av.open(str(source)) as src,
-        av.open(str(hls_dir / "index.m3u8"), "w", format="hls", options={"hls_time": "1"}) as out,
-    ):
-        in_stream = src.streams.video[0]
-        out_stream = out.add_stream_from_template(in_stream)
-        for packet in src.demux(in_stream):
-            if packet.dts is None:
-                continue
-            packet.stream = out_stream
-            out.mux(packet)
-    app = web.Application()
-    app.router.add_static("/hls", hls_dir)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    try:
-        pipeline = await client.create("MediaPipeline")
-        player = await client.create(
-            "PlayerEndpoint",
-            mediaPipeline=pipeline,
-            uri=f"http://127.0.0.1:{port}/hls/index.m3u8",
-        )
-        viewer = await client.create("WebRtcEndpoint", mediaPipeline=pipeline)
-        await client.invoke(player, "connect", sink=viewer, mediaType="VIDEO")
-        pc, counter = await view(client, viewer)
-        try:
-            await client.invoke(player, "play")
-            # The ping is answered while the player opens the playlist: the loop is free.
-            assert (await client.result("ping"))["value"] == "pong"
-            await counter.wait_for(20)
-            assert counter.sizes == {(WIDTH, HEIGHT)}
-        finally:
-            counter.task.cancel()
-            await pc.close()
-    finally:
-        await runner.cleanup()
 
 
 def frames_in(path: Path) -> tuple[int, set[tuple[int, int]]]:

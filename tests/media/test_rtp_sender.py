@@ -169,7 +169,9 @@ async def player_to_viewers(
         path = write_video_file(media_dir / "clip.mp4", codec="h264", seconds=2.5)
         pipeline = await client.create("MediaPipeline")
         pipelines.append(pipeline)
-        player = await client.create("PlayerEndpoint", mediaPipeline=pipeline, uri=str(path))
+        player = await client.create(
+            "PlayerEndpoint", mediaPipeline=pipeline, uri=str(path), useEncodedMedia=True
+        )
         endpoints = []
         for _ in range(viewers):
             endpoint = await client.create("WebRtcEndpoint", mediaPipeline=pipeline)

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import corpus_scopes
 from corpus_nodes import change, config, debug, flow, inject, node, rule
 
 CORPUS: dict[str, list[dict[str, Any]]] = {}
@@ -553,6 +554,13 @@ http_case("http-request-headers", "/nrdiff/reqheaders", {"ret": "obj"},
                                             tot="json")),))
 http_case("http-no-url-error", "", {}, node("catch", "c", ["err"]),
           node("debug", "err", complete="error.message"))
+http_case("http-connection-refused", "", {"url": "http://127.0.0.1:9/refused"},
+          node("catch", "c", ["err"]), node("debug", "err", complete="true"),
+          node("complete", "done", ["done-out"], scope=["req"]), debug("done-out"))
+http_case("http-no-response-in-time", "/nrdiff/silent", {},
+          node("http in", "hin", [], url="/nrdiff/silent"),
+          node("catch", "c", ["err"]), node("debug", "err", complete="true"),
+          before=(change("t", ["req"], rule("set", p="requestTimeout", to="300", tot="num")),))
 http_case("http-complete", "/nrdiff/complete", {},
           node("http in", "hin", ["set"], url="/nrdiff/complete"),
           change("set", ["res"], rule("set", to="done")), answer(),
@@ -588,6 +596,12 @@ case("websocket-broadcast",
      inject("i", ["srv-out"], "to all"),
      node("websocket out", "srv-out", server="lst"),
      node("websocket in", "cli-in", ["out"], client="cli"), debug())
+
+# -- subflows and groups (corpus_scopes.py) -------------------------------------------------------
+
+for scope_name, scope_nodes in corpus_scopes.CASES:
+    case(scope_name, *scope_nodes)
+    CORPUS[scope_name][0]["env"] = corpus_scopes.TAB_ENV
 
 
 def write(directory: Path) -> list[Path]:

@@ -108,3 +108,46 @@ def rule(t: str, p: str = "payload", to: Any = "", tot: str = "str", **more: Any
          ) -> dict[str, Any]:
     """A change-node rule."""
     return {"t": t, "p": p, "pt": "msg", "to": to, "tot": tot, **more}
+
+
+def env(*entries: tuple[str, str, str]) -> list[dict[str, str]]:
+    """A Node-RED env list from (name, type, value) triples."""
+    return [{"name": name, "type": kind, "value": value} for name, kind, value in entries]
+
+
+def subflow(sf_id: str, name: str, *members: dict[str, Any], inputs: Any = (),
+            outputs: Any = (), status: Any = None, variables: Any = ()) -> list[dict[str, Any]]:
+    """A subflow definition and its nodes. ``inputs``: the ids its input is wired to (None: it
+    has no input); ``outputs``: per output, the ``id`` or ``(id, port)`` feeding it (the
+    subflow's own id for its input); ``status``: likewise for the status output."""
+    def port(sources: Any, x: int, y: int) -> dict[str, Any]:
+        wires = []
+        for source in sources:
+            source_id, index = (source, 0) if isinstance(source, str) else source
+            wires.append({"id": source_id, "port": index})
+        return {"x": x, "y": y, "wires": wires}
+
+    definition: dict[str, Any] = {
+        "id": sf_id, "type": "subflow", "name": name, "info": "", "category": "",
+        "in": [] if inputs is None else [{"x": 50, "y": 30,
+                                          "wires": [{"id": t} for t in inputs]}],
+        "out": [port(sources, 500, 30 + 40 * k) for k, sources in enumerate(outputs)],
+        "env": env(*variables), "color": "#DDAA99"}
+    if status is not None:
+        definition["status"] = port(status, 500, 200)
+    return [definition, *({**m, "z": sf_id} for m in members)]
+
+
+def instance(sf_id: str, node_id: str, wires: Any = (), variables: Any = (),
+             **props: Any) -> dict[str, Any]:
+    """An instance of subflow ``sf_id``, with its own env values."""
+    if wires and not isinstance(wires[0], list | tuple):
+        wires = [list(wires)]
+    return {"id": node_id, "type": f"subflow:{sf_id}", "z": TAB, "name": "",
+            "env": env(*variables), "wires": [list(w) for w in wires], **props}
+
+
+def group(group_id: str, name: str = "", variables: Any = (), **props: Any) -> dict[str, Any]:
+    """A group (its nodes name it with ``g``)."""
+    return {"id": group_id, "type": "group", "z": TAB, "name": name, "style": {"label": True},
+            "nodes": [], "env": env(*variables), "x": 10, "y": 10, "w": 400, "h": 200, **props}

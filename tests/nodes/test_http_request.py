@@ -239,7 +239,7 @@ async def test_hr_05_the_node_url_wins_over_msg_url_with_a_warning(server: str) 
 
 async def test_hr_05_no_url_is_a_catchable_error() -> None:
     _, [caught] = await run({}, {"payload": 1}, errors=1)
-    assert caught["error"]["message"] == "no URL: set the node's url or msg.url"
+    assert caught["error"]["message"] == "No url specified"  # Node-RED's text
 
 
 async def test_hr_05_placeholders(server: str) -> None:
@@ -281,23 +281,31 @@ async def test_hr_06_method(server: str) -> None:
 # -- HR-07: timeouts and connection errors -------------------------------------------------------
 
 
-async def test_hr_07_timeout_is_a_catchable_error(server: str) -> None:
+async def test_hr_07_timeout_is_caught_and_sent_on_with_its_code(server: str) -> None:
     started = time.monotonic()
-    _, [caught] = await run({"url": f"{server}/sleep?t=2", "timeout": "200ms"}, {"payload": 1},
-                            errors=1)
+    [sent], [caught] = await run({"url": f"{server}/sleep?t=2", "timeout": "200ms"},
+                                 {"payload": 1}, outputs=1, errors=1)
     assert time.monotonic() - started < 1.5
-    assert caught["error"]["message"] == (f"GET {server}/sleep?t=2: no response within 0.2s "
-                                          "(request timeout)")
+    # Node-RED's texts; the catch node gets the message as it was when the error came.
+    assert caught["error"]["message"] == "no response from server"
     assert caught["error"]["type"] == "ETIMEDOUT"
-    assert caught["statusCode"] == "ETIMEDOUT"
-    assert caught["payload"] == 1
+    assert caught["payload"] == 1 and "statusCode" not in caught
+    assert sent["payload"] == (f"TimeoutError: Timeout awaiting 'request' for 200ms : "
+                               f"{server}/sleep?t=2")
+    assert sent["statusCode"] == "ETIMEDOUT"
+
+
+async def test_failures_go_to_catch_nodes_only_without_send_failures(server: str) -> None:
+    _, [caught] = await run({"url": f"{server}/sleep?t=2", "timeout": "100ms",
+                             "send_failures": False}, {}, outputs=0, errors=1)
+    assert caught["error"]["type"] == "ETIMEDOUT"
 
 
 async def test_hr_07_msg_request_timeout_overrides(server: str) -> None:
     records = capture_logs()
-    _, [caught] = await run({"url": f"{server}/sleep?t=0.5", "timeout": 5},
-                            {"requestTimeout": 100}, errors=1)
-    assert "no response within 0.1s" in caught["error"]["message"]
+    [sent], _ = await run({"url": f"{server}/sleep?t=0.5", "timeout": 5},
+                          {"requestTimeout": 100}, outputs=1, errors=1)
+    assert "Timeout awaiting 'request' for 100ms" in sent["payload"]
     [msg], _ = await run({"url": f"{server}/sleep?t=0.1", "timeout": 5},
                          {"requestTimeout": -1})
     assert msg["payload"] == "late"
@@ -309,11 +317,17 @@ async def test_connection_refused_is_a_catchable_error() -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    _, [caught] = await run({"url": f"http://127.0.0.1:{port}/x"}, {"_msgid": "M1"}, errors=1)
+    [sent], [caught] = await run({"url": f"http://127.0.0.1:{port}/x"}, {"_msgid": "M1"},
+                                 outputs=1, errors=1)
     assert caught["_msgid"] == "M1"
     assert caught["error"]["type"] == "ECONNREFUSED"
-    assert caught["error"]["message"].startswith(f"GET http://127.0.0.1:{port}/x failed: ")
+    assert caught["error"]["message"] == f"RequestError: connect ECONNREFUSED 127.0.0.1:{port}"
+    assert caught["error"]["code"] == "ECONNREFUSED"
+    assert str(caught["error"]["cause"]) == f"connect ECONNREFUSED 127.0.0.1:{port}"
     assert caught["error"]["source"]["id"] == "node"
+    assert sent["payload"] == (f"RequestError: connect ECONNREFUSED 127.0.0.1:{port} : "
+                               f"http://127.0.0.1:{port}/x")
+    assert sent["statusCode"] == "ECONNREFUSED"
 
 
 async def test_a_server_that_hangs_up_is_a_catchable_error() -> None:
@@ -326,7 +340,7 @@ async def test_a_server_that_hangs_up_is_a_catchable_error() -> None:
     server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        _, [caught] = await run({"url": f"http://127.0.0.1:{port}/"}, {}, errors=1)
+        _, [caught] = await run({"url": f"http://127.0.0.1:{port}/"}, {}, outputs=1, errors=1)
     finally:
         server.close()
         await server.wait_closed()
@@ -437,8 +451,9 @@ async def test_redirects_not_followed_give_the_3xx(server: str) -> None:
 
 
 async def test_too_many_redirects_is_a_catchable_error(server: str) -> None:
-    _, [caught] = await run({"url": f"{server}/redirect/15"}, {}, errors=1)
+    _, [caught] = await run({"url": f"{server}/redirect/15"}, {}, outputs=1, errors=1)
     assert caught["error"]["type"] == "ETOOMANYREDIRECTS"
+    assert caught["error"]["message"] == "MaxRedirectsError: Redirected 10 times. Aborting."
 
 
 # -- the shared pool, concurrency, stop ----------------------------------------------------------
@@ -499,8 +514,9 @@ async def test_tls_verify_ca_file_and_client_certificate(certificate: tuple[Path
     url = f"https://127.0.0.1:{port}/text"
     try:
         # A self-signed certificate is refused by default...
-        _, [caught] = await run({"url": url}, {}, errors=1)
-        assert "CERTIFICATE_VERIFY_FAILED" in caught["error"]["message"]
+        [sent], [caught] = await run({"url": url}, {}, outputs=1, errors=1)
+        assert caught["error"]["message"] == "RequestError: self-signed certificate"
+        assert sent["statusCode"] == "DEPTH_ZERO_SELF_SIGNED_CERT"
         # ...accepted with its CA file or without verification.
         [msg], _ = await run({"url": url, "tls": {"ca_file": str(cert)}}, {})
         assert msg["payload"] == "hello"
@@ -509,7 +525,8 @@ async def test_tls_verify_ca_file_and_client_certificate(certificate: tuple[Path
         # A server that wants a client certificate gets one from cert_file/key_file.
         context.verify_mode = ssl.CERT_REQUIRED
         context.load_verify_locations(cert)
-        _, [caught] = await run({"url": url, "tls": {"ca_file": str(cert)}}, {}, errors=1)
+        _, [caught] = await run({"url": url, "tls": {"ca_file": str(cert)}}, {}, outputs=1,
+                                errors=1)
         [msg], _ = await run({"url": url, "tls": {"ca_file": str(cert), "cert_file": str(cert),
                                                   "key_file": str(key)}}, {})
         assert msg["payload"] == "hello"

@@ -142,6 +142,23 @@ async def test_sp_07_stream_input_completes_when_its_held_piece_is_sent():
         assert [m["n"] for m in out] == [1, 2]
 
 
+async def test_complete_nodes_see_the_input_as_node_red_leaves_it():
+    flow = {"flow": "t", "nodes": {
+        "s": {"type": "split"},
+        "done": {"type": "complete", "scope": ["s"]},
+    }}
+    async with FlowHarness.from_dict(flow) as h:
+        h.send("s", {"payload": [1, 2]})
+        h.send("s", {"payload": "a\nb"})
+        listed, text = await h.output("done", 0, 2)
+    # A list is split from a copy: the input keeps its payload, its parts have no index.
+    assert listed["payload"] == [1, 2]
+    assert {k: v for k, v in listed["parts"].items() if k != "id"} == {
+        "type": "array", "count": 2, "len": 1}
+    # A string is split in place: the input ends as the last part.
+    assert text["payload"] == "b" and text["parts"]["index"] == 1
+
+
 @pytest.mark.parametrize(("config", "field"), [
     ({"length": 0}, "length"),
     ({"array_chunk": 0}, "array_chunk"),

@@ -369,7 +369,8 @@ async def test_jsonata_comparand_evaluation_error_is_a_catchable_error():
         await h.settle()
         assert h.output_now(0) == [] and h.output_now(1) == []
         assert len(h.errors) == 1
-        assert "$nope(payload)" in h.errors[0]["message"]
+        assert h.errors[0]["message"] == ("Invalid JSONata expression: Attempted to invoke a "
+                                          "non-function")
 
 
 @pytest.mark.parametrize(("config", "field"), [
@@ -388,9 +389,74 @@ async def test_invalid_configuration_is_a_load_error_naming_the_field(config, fi
     assert [e.field for e in errors] == [field]
 
 
-@pytest.mark.parametrize("rule", [{"head": 3}, {"tail": 2}, {"index": [1, 3]}, "maybe"])
-async def test_sequence_rules_are_rejected(rule):
-    # Deliberate difference (for now): head/tail/index need the sequence support of a later issue.
+async def test_an_unknown_bare_rule_is_a_load_error() -> None:
     with pytest.raises(FlowLoadError) as info:
-        NodeHarness("switch", {"rules": [rule]})
-    assert any(e.field and e.field.startswith("rules[0]") for e in info.value.errors)
+        NodeHarness("switch", {"rules": ["maybe"]})
+    assert any(e.field == "rules[0]" for e in info.value.errors)
+
+
+# -- sequences (SW-25..SW-30: head, tail, index, $I/$N, recreate sequences) ----------------------
+
+SEQUENCE = """\
+    split: {type: split, wires: [route]}
+    route:
+      type: switch
+      rules: RULES
+      repair: REPAIR
+"""
+
+
+async def sequence(rules: list[Any], payload: list[Any], repair: bool = False
+                   ) -> list[list[dict[str, Any]]]:
+    """What each output sends when ``payload`` is split into a sequence and routed."""
+    text = textwrap.dedent(SEQUENCE).replace("RULES", repr(rules)).replace(
+        "REPAIR", "true" if repair else "false")
+    async with FlowHarness.from_yaml(f"flow: f\nnodes:\n{textwrap.indent(text, '  ')}") as h:
+        for port in range(len(rules)):
+            h.watch_output("route", port)
+        h.send("split", {"payload": payload})
+        await h.settle()
+        return [h.output_now("route", port) for port in range(len(rules))]
+
+
+@pytest.mark.parametrize(("rule", "picked"), [
+    ({"head": 2}, [1, 2]),
+    ({"tail": 2}, [3, 4]),
+    ({"index": [1, 2]}, [2, 3]),
+    ({"jsonata_exp": "$I % 2 = 0 and $N = 4"}, [1, 3]),
+])
+async def test_sequence_rules_pick_parts_by_their_place(rule: Any, picked: list[int]) -> None:
+    [out] = await sequence([rule], [1, 2, 3, 4])
+    assert [m["payload"] for m in out] == picked
+    # Without repair the parts keep their sequence: a join would wait for the missing ones.
+    assert [m["parts"]["count"] for m in out] == [4] * len(picked)
+
+
+async def test_recreated_sequences_have_new_parts_per_output() -> None:
+    first, rest = await sequence([{"head": 1}, "else"], [1, 2, 3], repair=True)
+    assert [(m["payload"], m["parts"]["index"], m["parts"]["count"]) for m in first] == [
+        (1, 0, 1)]
+    assert [(m["payload"], m["parts"]["index"], m["parts"]["count"]) for m in rest] == [
+        (2, 0, 2), (3, 1, 2)]
+    assert first[0]["parts"]["id"] != rest[0]["parts"]["id"]
+    assert len({m["parts"]["id"] for m in rest}) == 1
+
+
+async def test_a_sequence_rule_on_a_message_outside_a_sequence_is_an_error() -> None:
+    async with NodeHarness("switch", {"rules": [{"head": 1}]}) as h:
+        h.send({"payload": 1})
+        await h.settle()
+    assert [e["message"] for e in h.errors] == [
+        "TypeError: Cannot read properties of undefined (reading 'index')"]
+
+
+async def test_held_parts_are_bounded() -> None:
+    config = {"rules": [{"tail": 1}], "max_queue": 2}
+    async with NodeHarness("switch", config) as h:
+        for index in range(3):
+            h.send({"payload": index, "parts": {"id": "s", "index": index, "count": 9}})
+        await h.settle()
+        assert h.output_now(0) == []
+    assert [e["message"] for e in h.errors] == ["Too many pending messages in switch node"]
+
+

@@ -189,7 +189,8 @@ async def test_tp_06_invalid_json_is_a_catchable_error_and_nothing_is_sent() -> 
         h.watch_output("t")
         h.send("t", {"payload": 1})
         [caught] = await h.output("catcher")
-        assert caught["error"]["message"].startswith("invalid JSON from template")
+        assert caught["error"]["message"] == ("Unexpected token 'o', \"not json 1\" is not "
+                                              "valid JSON")  # JSON.parse's message
         assert caught["payload"] == 1
         await h.settle()
         assert h.output_now("t") == []

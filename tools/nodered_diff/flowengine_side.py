@@ -108,15 +108,20 @@ async def run(plan: Plan, registry: NodeRegistry | None = None
             lambda kind, data: recorder.record("status", data["node"], data["status"])
             if kind == "status" else None)
         nr_types = {n["id"]: n["type"] for f in running for n in f.nodes}
+        # Nodes inside subflow instances are observed too (as Node-RED's driver does): they
+        # are copies of the subflow's nodes (``alias``), with the ids Node-RED gives them.
+        def nr_type(spec: Any) -> str | None:
+            return nr_types.get(spec.alias or spec.id) or nr_types.get(spec.id)
+
         for spec in flowset.nodes.values():
             node = spec.instance
-            if node is not None and not spec.disabled and nr_types.get(spec.id) == "debug":
+            if node is not None and not spec.disabled and nr_type(spec) == "debug":
                 _tap(node, recorder)
         logging.getLogger("flowengine").setLevel(logging.CRITICAL)
         await runtime.start()
         try:
             for spec in flowset.nodes.values():
-                if nr_types.get(spec.id) == "complete" and spec.id in runtime.nodes:
+                if nr_type(spec) == "complete" and spec.id in runtime.nodes:
                     _probe(runtime, runtime.nodes[spec.id], recorder)
             begin = time.monotonic()
             await asyncio.gather(*(_drive(runtime, plan, f) for f in running))

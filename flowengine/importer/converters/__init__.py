@@ -51,9 +51,6 @@ class Context(Protocol):
         """The flow-file id of a config node this node refers to (it is imported with the
         flow that uses it)."""
 
-    def group_scope(self) -> list[str]:
-        """The ids of the nodes of this node's group (catch/status ``scope: group``)."""
-
     def link_targets(self) -> list[str]:
         """A link out's targets: its ``links`` and the link in nodes naming it."""
 

@@ -96,7 +96,7 @@ def catch_or_status(n: dict[str, Any], cx: Context) -> Converted:
     config: dict[str, Any] = {}
     scope = n.get("scope")
     if scope == "group":
-        config["scope"] = cx.group_scope()
+        config["scope"] = "group"
     elif isinstance(scope, list):
         config["scope"] = [r for r in (cx.ref(i, "scope") for i in scope) if r]
     if n["type"] == "catch" and truthy(n.get("uncaught")):

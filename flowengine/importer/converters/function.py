@@ -64,8 +64,7 @@ def switch(n: dict[str, Any], cx: Context) -> Converted:
     if n.get("checkall") in (False, "false"):
         config["checkall"] = False
     if truthy(n.get("repair")):
-        cx.note("'recreate message sequences' is not imported: msg.parts pass unchanged, so "
-                "a join after this switch waits for the parts that went elsewhere")
+        config["repair"] = True
     return Converted("switch", config)
 
 
@@ -83,11 +82,11 @@ def _switch_rule(rule: dict[str, Any], cx: Context) -> Any:
     op = rule.get("t")
     if op in _BARE_RULES:
         return op
-    if op in _VALUE_RULES:
+    if op in _VALUE_RULES or op in ("head", "tail"):
         return {op: _switch_operand(rule.get("v"), rule.get("vt"), cx)}
-    if op == "btwn":
-        return {"btwn": [_switch_operand(rule.get("v"), rule.get("vt"), cx),
-                         _switch_operand(rule.get("v2"), rule.get("v2t"), cx)]}
+    if op in ("btwn", "index"):
+        return {op: [_switch_operand(rule.get("v"), rule.get("vt"), cx),
+                     _switch_operand(rule.get("v2"), rule.get("v2t"), cx)]}
     if op == "regex":
         out: dict[str, Any] = {"regex": "" if rule.get("v") is None else str(rule["v"])}
         if truthy(rule.get("case")):
@@ -97,8 +96,7 @@ def _switch_rule(rule: dict[str, Any], cx: Context) -> Any:
         return {"istype": rule.get("v") or "string"}
     if op == "jsonata_exp":
         return {"jsonata_exp": str(rule.get("v") or "")}
-    raise Unsupported(f"the switch rule '{op}' (sequence rules head, tail and index are not "
-                      "supported)")
+    raise Unsupported(f"the switch rule '{op}'")
 
 
 @converts("change")

@@ -88,7 +88,7 @@ def http_request(n: dict[str, Any], cx: Context) -> Converted:
         cx.note(f"'{n['authType']}' authentication is not imported (its credentials are not "
                 "in flows.json): set msg.headers.authorization")
     if truthy(n.get("senderr")):
-        cx.note("'only send non-2xx responses to catch' is not imported")
+        config["send_failures"] = False
     return Converted("http-request", config)
 
 

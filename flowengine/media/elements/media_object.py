@@ -86,9 +86,11 @@ class MediaObjectImpl:
         if not self.released:
             self.ctx.media_set.emit(self, event_type, fields)
 
-    def emit_error(self, description: str, error_code: int, error_type: str) -> None:
-        """The ``Error`` event: its ``type`` field is the error type, not the event name."""
-        self.emit("Error", description=description, errorCode=error_code, type=error_type)
+    def emit_error(self, description: str, error_code: int, error_type: str, **extra: Any) -> None:
+        """The ``Error`` event: its ``type`` field is the error type, not the event name.
+        ``extra`` fields go with it (the embedded server's own, e.g. a player's ``reason``)."""
+        self.emit("Error", description=description, errorCode=error_code, type=error_type,
+                  **extra)
 
     def event_tags(self) -> list[dict[str, str]]:
         if not self.get_property("sendTagsInEvents"):

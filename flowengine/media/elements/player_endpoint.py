@@ -2,9 +2,16 @@
 
 States: STOP (nothing open) -play-> START -pause-> PAUSE -play-> START; ``stop`` from any state
 goes to STOP and the next ``play`` starts from the beginning. At the end of the media the
-player emits ``EndOfStream``, tells its sinks (a recorder with ``stopOnEndOfStream`` stops) and
-goes to STOP. An open or read failure is an ``Error`` event, as in KMS (``play`` itself
-succeeds). Wrong-state calls are not errors (KMS only logs them).
+player goes to STOP, emits ``EndOfStream`` and tells its sinks (a recorder with
+``stopOnEndOfStream`` stops). An open or read failure is an ``Error`` event with Kurento's
+error type (``play`` itself succeeds; the state stays, as in KMS: ``stop`` then ``play`` tries
+again). Wrong-state calls are not errors (KMS only logs them).
+
+``useEncodedMedia`` as in KMS: false (the default) decodes, and the output is encoded once per
+format the sinks want, with a key frame whenever one needs it; true passes H.264, VP8 and Opus
+through, and a sink joining between two key frames of the source gets one at once from the video
+hub's key-frame bridge (:mod:`~flowengine.media.engine.hub`). Audio a browser cannot take (AAC)
+is decoded in both modes and encoded to Opus once for all sinks.
 """
 
 from __future__ import annotations
@@ -17,8 +24,6 @@ from flowengine.kurento.jsonrpc import complex_value
 from flowengine.media import model
 from flowengine.media.elements.uri_endpoint import UriEndpointImpl, check_player_uri
 from flowengine.media.engine.player import PlayerThread, probe_codecs
-
-PLAYER_ERROR_CODE = 40600  # reported in Error events when the URI cannot be opened or read
 
 
 class PlayerEndpointImpl(UriEndpointImpl):
@@ -35,8 +40,11 @@ class PlayerEndpointImpl(UriEndpointImpl):
         }  # fmt: skip
 
     async def start(self) -> None:
-        """Probe a local file's codecs (in the blocking pool) so that sinks negotiated before
-        ``play`` can pick the same codec and get the media passed through."""
+        """With encoded media, probe a local file's codecs (in the blocking pool) so that sinks
+        negotiated before ``play`` can pick the same codec and get the media passed through."""
+        if not self.use_encoded_media:
+            return
+        self.output_hub("video").bridge_keyframes = True
         if self.source.startswith("/"):
             codecs = await self.ctx.run_blocking(probe_codecs, self.source)
             for kind, codec in codecs.items():
@@ -69,6 +77,7 @@ class PlayerEndpointImpl(UriEndpointImpl):
             loop=asyncio.get_running_loop(),
             hubs={"video": self.output_hub("video"), "audio": self.output_hub("audio")},
             on_event=lambda name, data: self._on_player_event(player, name, data),
+            decode=not self.use_encoded_media,
             network_cache_ms=self.network_cache,
             max_in_flight=self.ctx.settings.media_queue_frames * 2,
         )
@@ -87,16 +96,16 @@ class PlayerEndpointImpl(UriEndpointImpl):
             self._video_info = data
         elif name == "eos":
             self._player = None
+            self._set_state("STOP")  # KMS: the state change, then the event
             self.emit("EndOfStream")
             for conn in list(self.sink_connections):
                 hook = getattr(conn.sink, "on_upstream_end_of_stream", None)
                 if hook is not None:
                     hook()
-            self._set_state("STOP")
         elif name == "error":
             self._player = None
-            self.emit_error(data["description"], PLAYER_ERROR_CODE, data["type"])
-            self._set_state("STOP")
+            extra = {"reason": data["reason"]} if data["reason"] else {}
+            self.emit_error(data["description"], data["code"], data["type"], **extra)
 
     # --- properties -------------------------------------------------------------------------------
 

@@ -641,7 +641,15 @@ class WebRtcEndpointImpl(MediaElementImpl):
     # --- other methods ----------------------------------------------------------------------------
 
     def request_keyframe(self) -> None:
-        self.on_keyframe_request()
+        """As KMS: a key frame in the video this endpoint sends, from whatever feeds it (a
+        shared encoder, the key-frame bridge, or a PLI to the publisher upstream)."""
+        track = self.tracks.get("video")
+        if track is None or track.sender is None:
+            raise KurentoError(
+                errors.MEDIA_OBJECT_OPERATION_NOT_SUPPORTED,
+                "Keyframe request failed (must be requested from a subscriber element)",
+            )
+        track.request_keyframe()
 
     # --- data channels ----------------------------------------------------------------------------
 

@@ -5,9 +5,23 @@ Readers of the producer's own format get the very same objects (pass-through: no
 copy); readers of other formats are served by one shared :class:`Transcoder`, so a format is
 decoded once and encoded once whatever the number of readers.
 
-Bounds: each reader holds at most ``queue_size`` units; when full the oldest are dropped, and a
-reader of encoded video then waits for the next key frame (and asks the source for one), since
-a decoder cannot resume from a delta frame.
+Key frames: a reader of encoded video can only start (or resume after a loss) at a key frame.
+It asks for one when it joins, when its queue overflows and when its viewer sends a PLI/FIR
+(:meth:`HubReader.request_keyframe`). Who makes it depends on the source:
+
+* decoded frames (a player with ``useEncodedMedia`` false): the shared encoder of the reader's
+  format makes its next frame a key frame;
+* encoded media from a peer (a WebRTC publisher): the source is asked (``on_keyframe_request``:
+  an RTCP PLI);
+* encoded media that cannot make key frames (a player with ``useEncodedMedia`` true, whose file
+  may hold one key frame in an hour): with ``bridge_keyframes`` the hub decodes the source all
+  along, and a reader that needs a key frame is *bridged*: it gets a re-encode of the source
+  in the source's own codec, starting with a key frame at once, until the source's next key
+  frame, where it switches back to the untouched source units. Bridged readers of one format
+  share one encoder.
+
+Bounds: each reader holds at most ``queue_size`` units; when full the oldest are dropped (for
+encoded video: everything queued, and the reader asks for a key frame).
 
 Everything here runs on the event loop thread; only the transcoder has a thread.
 """
@@ -47,31 +61,66 @@ class HubReader:
         self._queue: deque[Unit] = deque()
         self._ready = asyncio.Event()
         self.closed = False
-        self.need_keyframe = hub.kind == "video" and fmt != RAW
+        self.encoded_video = hub.kind == "video" and fmt != RAW
+        self.need_keyframe = self.encoded_video
+        self.bridged = False
+        """Served by the hub's key-frame bridge until the source's next key frame."""
         self.dropped = 0
 
     def offer(self, unit: Unit) -> None:
+        """A unit of the source, or of the transcoder for a format the source has not."""
         if self.closed:
             return
-        if self.need_keyframe and isinstance(unit, EncodedUnit):
+        if self.bridged:
+            if not (isinstance(unit, EncodedUnit) and unit.keyframe):
+                return  # the bridge serves this reader until the source's next key frame
+            self.bridged = self.need_keyframe = False
+            self.hub._update_targets()
+        elif self.need_keyframe and isinstance(unit, EncodedUnit):
             if not unit.keyframe:
-                self.hub.request_keyframe(self.fmt)
+                self.request_keyframe()  # may bridge this reader: then the bridge serves it
                 return
             self.need_keyframe = False
+        self._enqueue(unit)
+
+    def offer_bridged(self, unit: EncodedUnit) -> None:
+        """A unit of the key-frame bridge (the source re-encoded in its own codec)."""
+        if self.closed or not self.bridged:
+            return
+        if self.need_keyframe:
+            if not unit.keyframe:
+                self.hub.request_keyframe(self.fmt)  # (again, if the last request was lost)
+                return
+            self.need_keyframe = False
+        self._enqueue(unit)
+
+    def _enqueue(self, unit: Unit) -> None:
         if len(self._queue) >= self.queue_size:
             self.dropped += 1
-            if self.fmt != RAW and self.hub.kind == "video":
+            if self.encoded_video:
                 # Dropping one encoded video frame breaks every frame until the next key frame.
                 self._queue.clear()
-                self.need_keyframe = True
-                self.hub.request_keyframe(self.fmt)
                 if not (isinstance(unit, EncodedUnit) and unit.keyframe):
+                    self.request_keyframe()
                     return
-                self.need_keyframe = False
             else:
                 self._queue.popleft()
         self._queue.append(unit)
         self._ready.set()
+
+    def request_keyframe(self, force: bool = False) -> None:
+        """This reader needs a key frame (it joined, lost frames, or its viewer sent a PLI):
+        bridged if the hub can, else asked from whoever makes the hub's key frames.
+        ``force`` skips the rate limit of requests to the source."""
+        if not self.encoded_video or self.closed:
+            return
+        self.need_keyframe = True
+        if self.hub.can_bridge(self.fmt) and not self.bridged:
+            self.bridged = True
+            self._queue.clear()  # the bridge's key frame comes first
+            self.hub._update_targets()
+            force = True
+        self.hub.request_keyframe(self.fmt, force)
 
     async def get(self) -> Unit:
         """The next unit; raises :class:`ReaderClosed` once closed."""
@@ -94,7 +143,9 @@ class MediaHub:
     """See the module docstring. ``kind`` is ``"audio"`` or ``"video"``.
 
     ``on_keyframe_request`` is called (rate-limited) when a reader of the source's own format
-    needs a key frame; a WebRTC source sends a PLI to its peer, a file source cannot help.
+    needs a key frame and the hub cannot make one: a WebRTC source sends a PLI to its peer.
+    ``bridge_keyframes`` (set by a producer of encoded video that cannot make key frames)
+    turns on the key-frame bridge.
     """
 
     def __init__(
@@ -109,6 +160,7 @@ class MediaHub:
         self.name = name
         self.queue_size = queue_size
         self.on_keyframe_request = on_keyframe_request
+        self.bridge_keyframes = False
         self.readers: dict[str, list[HubReader]] = {}
         self.source_format: str | None = None
         self.format_hint: str | None = None
@@ -120,7 +172,8 @@ class MediaHub:
         self.arrivals: ArrivalLog | None = None
         """Set while the pipeline's ``latencyStats`` is on: when each unit arrived."""
         self._transcoder: Transcoder | None = None
-        self._last_keyframe_request = 0.0
+        self._last_keyframe_request: dict[str, float] = {}
+        self._last_source_request = 0.0
         self.closed = False
 
     # --- producer side ----------------------------------------------------------------------------
@@ -129,24 +182,33 @@ class MediaHub:
         if self.closed:
             return
         fmt = unit_format(unit)
-        self.source_format = fmt
+        if fmt != self.source_format:
+            self.source_format = fmt
+            self._update_targets()
         self.last_push = time.monotonic()
         self.units_pushed += 1
         if self.arrivals is not None:
             self.arrivals.record(unit)
         for reader in self.readers.get(fmt, ()):
             reader.offer(unit)
-        if len(self.readers) > (fmt in self.readers):
-            # Some reader wants another format: convert (the thread starts on first need).
-            if self._transcoder is None:
-                self._transcoder = Transcoder(
-                    self.kind,
-                    asyncio.get_running_loop(),
-                    self._deliver_converted,
-                    name=f"transcode-{self.kind}-{self.name}",
-                )
-                self._transcoder.targets = set(self.readers)
-            self._transcoder.feed(unit)
+        bridging = self.bridge_keyframes and fmt != RAW
+        if bridging or len(self.readers) > (fmt in self.readers):
+            # Some reader wants another format, or the bridge follows the source.
+            self._converter(bridging).feed(unit)
+
+    def _converter(self, decode_always: bool) -> Transcoder:
+        """The transcoder (its thread starts on first need)."""
+        if self._transcoder is None:
+            self._transcoder = Transcoder(
+                self.kind,
+                asyncio.get_running_loop(),
+                self._deliver_converted,
+                name=f"transcode-{self.kind}-{self.name}",
+                on_keyframe_needed=self._ask_source,
+            )
+            self._update_targets()
+        self._transcoder.decode_always = decode_always
+        return self._transcoder
 
     @property
     def expected_format(self) -> str | None:
@@ -157,7 +219,7 @@ class MediaHub:
 
     @property
     def transcoding(self) -> bool:
-        """Whether some reader is being served through a decode/encode."""
+        """Whether some reader is being served through a decode/encode (the bridge aside)."""
         return bool(
             self._transcoder is not None
             and self.source_format is not None
@@ -170,16 +232,15 @@ class MediaHub:
     # --- reader side ------------------------------------------------------------------------------
 
     def subscribe(self, fmt: str) -> HubReader:
-        """A new reader of ``fmt``. Readers of encoded video start at the next key frame."""
+        """A new reader of ``fmt``. Readers of encoded video start at a key frame."""
+        reader = HubReader(self, fmt, self.queue_size)
         if self.closed:
-            reader = HubReader(self, fmt, self.queue_size)
             reader.closed = True
             return reader
-        reader = HubReader(self, fmt, self.queue_size)
         self.readers.setdefault(fmt, []).append(reader)
         self._update_targets()
         if reader.need_keyframe:
-            self.request_keyframe(fmt, force=True)
+            reader.request_keyframe(force=True)
         elif self.kind == "video" and fmt == RAW and self.source_format is not None:
             # A decoding reader (a recorder, a transcoder) needs a key frame too: the browser
             # sends one only when asked, and without it a recording may get no video at all.
@@ -194,31 +255,64 @@ class MediaHub:
                 del self.readers[reader.fmt]
         self._update_targets()
 
+    def can_bridge(self, fmt: str) -> bool:
+        """Whether a reader of ``fmt`` needing a key frame can be bridged now."""
+        return (
+            self.bridge_keyframes
+            and fmt == self.source_format
+            and self._transcoder is not None
+            and self._transcoder.decode_always
+        )
+
     def _update_targets(self) -> None:
-        # Every wanted format goes to the transcoder; it skips the source's own format, so a
-        # source that changes codec keeps its readers served.
-        if self._transcoder is not None:
-            self._transcoder.targets = set(self.readers)
+        """What the transcoder encodes: every format readers want but the source has not,
+        and the source's own format while some reader of it is bridged."""
+        if self._transcoder is None:
+            return
+        source = self.source_format
+        targets = {fmt for fmt in self.readers if fmt != source}
+        if any(r.bridged for r in self.readers.get(source or "", ())):
+            targets.add(source)
+        self._transcoder.targets = targets  # replaced, never mutated: the worker reads it
 
     def _deliver_converted(self, fmt: str, unit: Unit) -> None:
         if fmt == self.source_format:
-            return  # the source now produces this format itself
-        for reader in self.readers.get(fmt, ()):
+            for reader in list(self.readers.get(fmt, ())):
+                reader.offer_bridged(unit)
+            return
+        for reader in list(self.readers.get(fmt, ())):
             reader.offer(unit)
 
     def request_keyframe(self, fmt: str, force: bool = False) -> None:
+        """A key frame for readers of ``fmt``, at most one request per format and
+        KEYFRAME_REQUEST_INTERVAL unless ``force``: the transcoder's ``fmt`` encoder (a
+        converted format, or the bridge) makes its next frame a key frame, and a source that
+        produces ``fmt`` itself is asked (``on_keyframe_request``)."""
         now = time.monotonic()
-        if not force and now - self._last_keyframe_request < KEYFRAME_REQUEST_INTERVAL:
+        last = self._last_keyframe_request.get(fmt, 0.0)
+        if not force and now - last < KEYFRAME_REQUEST_INTERVAL:
             return
-        self._last_keyframe_request = now
-        source_has_it = fmt == self.source_format or self.source_format is None
-        if source_has_it and self.on_keyframe_request is not None:
+        self._last_keyframe_request[fmt] = now
+        if self._transcoder is not None:
+            self._transcoder.force_keyframe(fmt)
+        if self.source_format in (fmt, None) or (
+            self.source_format != RAW and self._transcoder is None
+        ):
+            # The source makes the format itself, or must give the decoder a first key frame.
+            self._ask_source(force)
+
+    def _ask_source(self, force: bool = False) -> None:
+        """``on_keyframe_request``, at most twice per KEYFRAME_REQUEST_INTERVAL unless
+        ``force`` (the transcoder's decoder asks with each unit it cannot decode)."""
+        now = time.monotonic()
+        if not force and now - self._last_source_request < KEYFRAME_REQUEST_INTERVAL / 2:
+            return
+        self._last_source_request = now
+        if self.on_keyframe_request is not None:
             try:
                 self.on_keyframe_request()
             except Exception:
                 log.debug("key frame request failed", exc_info=True)
-        if self._transcoder is not None:
-            self._transcoder.force_keyframe(fmt)
 
     def close(self) -> None:
         self.closed = True

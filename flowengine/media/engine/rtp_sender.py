@@ -37,6 +37,7 @@ import random
 import struct
 import time
 import types
+from collections.abc import Callable
 from typing import Any
 
 from aiortc.codecs.h264 import H264Encoder
@@ -86,12 +87,22 @@ def h264_payloads(unit: EncodedUnit) -> list[bytes]:
     return payloads
 
 
-def install(sender: RTCRtpSender) -> None:
-    """Make ``sender`` use :func:`run_rtp` (call before the sender starts; idempotent)."""
+def install(sender: RTCRtpSender, on_keyframe_request: Callable[[], None] | None = None) -> None:
+    """Make ``sender`` use :func:`run_rtp` (call before the sender starts; idempotent), and
+    call ``on_keyframe_request`` the moment its receiver sends a PLI or FIR (aiortc would only
+    flag its own encoder, which the lean loop does not use)."""
     if getattr(sender, "_flowengine_fast_rtp", False):
         return
     sender._run_rtp = types.MethodType(run_rtp, sender)  # type: ignore[method-assign]
     sender._flowengine_fast_rtp = True  # type: ignore[attr-defined]
+    if on_keyframe_request is not None:
+        flag_encoder = sender._send_keyframe
+
+        def send_keyframe() -> None:
+            flag_encoder()  # aiortc's own loop (decoded frames) still encodes a key frame
+            on_keyframe_request()
+
+        sender._send_keyframe = send_keyframe  # type: ignore[method-assign]
 
 
 def _extension_template(sender: RTCRtpSender, payload_type: int) -> tuple[bytes, int]:

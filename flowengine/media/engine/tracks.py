@@ -26,10 +26,6 @@ from flowengine.media.engine import rtp_sender
 from flowengine.media.engine.hub import HubReader, MediaHub, ReaderClosed
 from flowengine.media.engine.units import RAW, EncodedUnit, Unit, clock_for
 
-# aiortc keeps the "a PLI/FIR arrived" flag private; reading it lets pass-through forward the
-# viewer's key-frame request to the source (the sender itself would only act when encoding).
-_FORCE_KEYFRAME_ATTR = "_RTCRtpSender__force_keyframe"
-
 
 class HubTrack(MediaStreamTrack):
     """An outgoing track whose source is a :class:`MediaHub` that may change at any time."""
@@ -59,7 +55,14 @@ class HubTrack(MediaStreamTrack):
     def sender(self, sender: Any) -> None:
         self._sender = sender
         if sender is not None:
-            rtp_sender.install(sender)
+            rtp_sender.install(sender, on_keyframe_request=self.request_keyframe)
+
+    def request_keyframe(self) -> None:
+        """A key frame for this track's receiver (its PLI or FIR, or ``requestKeyframe``):
+        asked from whoever makes the hub's key frames (see :mod:`~.hub`). Before the track
+        reads, its subscription asks anyway."""
+        if self._reader is not None:
+            self._reader.request_keyframe()
 
     def fast_send(self) -> bool:
         """Whether ``recv()`` gives encoded units to :func:`rtp_sender.run_rtp` (else
@@ -94,7 +97,6 @@ class HubTrack(MediaStreamTrack):
                     await self._changed.wait()
                     continue
                 self._reader = self._hub.subscribe(self.fmt)
-            self._check_keyframe_request()
             try:
                 unit = await self._reader.get()
             except ReaderClosed:
@@ -102,13 +104,6 @@ class HubTrack(MediaStreamTrack):
                 continue
             self.frames_sent += 1
             return self._convert(unit)
-
-    def _check_keyframe_request(self) -> None:
-        if self.sender is None or self.fmt == RAW or self._hub is None:
-            return
-        if getattr(self.sender, _FORCE_KEYFRAME_ATTR, False):
-            setattr(self.sender, _FORCE_KEYFRAME_ATTR, False)
-            self._hub.request_keyframe(self.fmt)
 
     def _convert(self, unit: Unit) -> Any:
         clock = clock_for(self.kind, self.fmt)

@@ -52,7 +52,8 @@ def node_view(spec: NodeSpec) -> dict[str, Any]:
     return {
         "id": spec.id, "type": spec.type, "name": spec.name or spec.id,
         "category": cls.category, "color": color, "icon": icon,
-        "config": cls.is_config, "disabled": spec.disabled, "group": spec.group,
+        "config": cls.is_config, "disabled": spec.disabled,
+        "group": (spec.group.name or spec.group.id) if spec.group else None,
         "inputs": 0 if cls.is_config else cls.inputs, "outputs": outputs,
         "wires": spec.wires, "links": links, "uses": uses,
         "line": spec.line, "blocks": _block_lines(spec),

@@ -112,7 +112,13 @@ async function startPeer(options) {
   };
   pc.onconnectionstatechange = () => state.connectionStates.push(pc.connectionState);
   pc.ontrack = (event) => {
-    if (event.track.kind !== "video") return;
+    if (event.track.kind === "audio") {
+      // Played out (the video element is muted): Chromium measures the energy of what it plays.
+      const sound = document.getElementById("sound");
+      sound.srcObject = new MediaStream([event.track]);
+      sound.play().catch((err) => log(`play audio: ${err}`));
+      return;
+    }
     remote.srcObject = event.streams[0] || new MediaStream([event.track]);
     remote.play().catch((err) => log(`play: ${err}`));
   };
@@ -221,6 +227,9 @@ async function peerStats() {
         frameWidth: entry.frameWidth ?? null,
         frameHeight: entry.frameHeight ?? null,
         codec: codec ? codec.mimeType : null,
+        // Received audio: energy grows only with sound (silence and comfort noise add ~0).
+        totalAudioEnergy: entry.totalAudioEnergy ?? null,
+        totalSamplesReceived: entry.totalSamplesReceived ?? null,
       };
     }
   });

@@ -128,6 +128,8 @@ async function startPlaying(args) {
             .then(remoteSet, onError);
         });
         const options = { uri: args.file_uri };
+        // Not in the tutorial: the player tests also play with KMS's useEncodedMedia.
+        if (args.use_encoded_media !== undefined) options.useEncodedMedia = args.use_encoded_media;
         pipeline.create("PlayerEndpoint", options, function (error, player) {
           if (error) return onError(error);
           player.on("EndOfStream", function (event) {
