@@ -273,6 +273,8 @@ class JsonNode(Node):
     def _parse(text: str | bytes | bytearray) -> Any:
         try:
             return loads(text)
+        except LoneSurrogateError as exc:  # valid for JSON.parse: refused here, said so
+            raise NodeError(str(exc)) from None
         except ValueError:  # invalid JSON or a NaN literal: JSON.parse's (V8's) message
             if not isinstance(text, str):
                 text = bytes(text).decode("utf-8", errors="replace")
