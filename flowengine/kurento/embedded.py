@@ -9,8 +9,9 @@ protocol over a real socket, exactly as with a remote Kurento Media Server.
 
 Stopping sends SIGTERM, then SIGKILL after ``stop_timeout``. The child runs in its own session
 (a Ctrl-C on the terminal reaches the runtime, which stops the server after the flows drained)
-and, on Linux, gets SIGTERM when the process that started it dies (``PR_SET_PDEATHSIG``), so a
-killed runtime leaves no server behind; a normal interpreter exit kills what is still running.
+and, on Linux, gets SIGTERM when the process that started it dies
+(:func:`flowengine.childproc.die_with_parent`), so a killed runtime leaves no server behind; a
+normal interpreter exit kills what is still running.
 
 The child's output (stdout and stderr together) is logged at debug level on the
 ``flowengine.media.child`` logger; the last :data:`OUTPUT_TAIL_LINES` lines are kept for error
@@ -23,7 +24,6 @@ import asyncio
 import atexit
 import collections
 import contextlib
-import ctypes
 import json
 import logging
 import os
@@ -36,6 +36,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 import flowengine
+from flowengine.childproc import die_with_parent
 
 log = logging.getLogger("flowengine.media.child")
 
@@ -138,6 +139,7 @@ class EmbeddedMediaServer:
         self._tail.clear()
         self._announced = asyncio.get_running_loop().create_future()
         log.debug("starting the media server: %s", " ".join(args))
+        args, preexec = die_with_parent(args, signal.SIGTERM)
         self._process = await asyncio.create_subprocess_exec(
             *args,
             stdin=asyncio.subprocess.DEVNULL,
@@ -145,7 +147,7 @@ class EmbeddedMediaServer:
             stderr=asyncio.subprocess.STDOUT,
             env=env,
             start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            preexec_fn=preexec,
         )
         _running.add(self._process.pid)
         self._output_task = asyncio.create_task(
@@ -237,13 +239,6 @@ async def ping(url: str) -> None:
         result = answer.get("result") if isinstance(answer, dict) else None
         if not isinstance(result, dict) or result.get("value") != "pong":
             raise ValueError(f"unexpected answer to ping: {answer!r}")
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Ask Linux to send SIGTERM to the child when its parent dies."""
-    pr_set_pdeathsig = 1
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 @atexit.register

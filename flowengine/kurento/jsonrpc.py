@@ -157,10 +157,43 @@ class InvalidFrame(Exception):
         self.response = response
 
 
+MAX_DEPTH = 100
+"""Deepest nesting of arrays and objects accepted in a frame (Kurento's messages nest a few
+levels); deeper JSON is refused as a parse error, as KMS's parser (jsoncpp) refuses what is
+deeper than its stack limit."""
+
+
 def _decode_json(frame: str | bytes) -> Any:
+    """Parse a frame; ValueError for bad JSON, bad UTF-8 or JSON nested deeper than
+    :data:`MAX_DEPTH` (the parser's own recursion limit included)."""
     if isinstance(frame, bytes | bytearray | memoryview):
         frame = bytes(frame).decode("utf-8")
-    return json.loads(frame)
+    try:
+        value = json.loads(frame)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    if nesting_depth(value) > MAX_DEPTH:
+        raise ValueError("JSON nested too deeply")
+    return value
+
+
+def nesting_depth(value: Any) -> int:
+    """How deep arrays and objects nest in a parsed JSON value (a scalar is 0), found without
+    recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children
+                     if isinstance(child, dict | list))
+    return deepest
 
 
 def parse_request(frame: str | bytes) -> Request | Notification:
@@ -170,7 +203,8 @@ def parse_request(frame: str | bytes) -> Request | Notification:
     :class:`Notification` (no ``id`` member). ``params: null`` becomes ``None``.
 
     Raises :class:`InvalidFrame` with the response to send (always with ``"id": null``):
-    -32700 ``Parse error.`` for bad JSON (or bad UTF-8); -32600 ``Invalid JSON-RPC request.`` for
+    -32700 ``Parse error.`` for bad JSON (or bad UTF-8, or nesting deeper than
+    :data:`MAX_DEPTH`); -32600 ``Invalid JSON-RPC request.`` for
     a non-object (a batch array included: Kurento has no batches), a ``jsonrpc`` other than
     ``"2.0"``, an array or object id, a missing or non-string method, or params that are
     neither an object nor ``null``.

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from flowengine.media.server import MediaServer
-from flowengine.media.settings import MediaServerSettings
+from flowengine.media.settings import MediaServerSettings, player_allow_from_env
 
 ROUTER_ONLY = ("--host", "--port", "--workers", "--remote", "--viewers-per-worker",
                "--media-dir", "--ice-address")  # fmt: skip
@@ -46,6 +46,11 @@ def build_parser(prog: str = "flowrun media-server") -> argparse.ArgumentParser:
     parser.add_argument(
         "--player-host", action="append", dest="player_hosts", metavar="HOST",
         help="allow players to contact only these hosts (repeatable; default: any)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--player-allow", action="append", dest="player_allow", metavar="ADDRESS",
+        help="let players reach this internal IP address, network (10.0.0.0/8) or host name "
+        "(repeatable; default: $FLOWENGINE_PLAYER_ALLOW, else only public addresses)",
     )  # fmt: skip
     parser.add_argument(
         "--player-files-anywhere", action="store_true",
@@ -93,6 +98,8 @@ def settings_from_args(args: argparse.Namespace) -> MediaServerSettings:
         gc_time=args.gc_time,
         ice_addresses=args.ice_addresses,
         player_hosts=tuple(args.player_hosts) if args.player_hosts else None,
+        player_allow=(tuple(args.player_allow) if args.player_allow
+                      else player_allow_from_env()),
         player_files_anywhere=args.player_files_anywhere,
     )
 

@@ -295,6 +295,9 @@ class Dispatcher(FrameHandler):
         parent = values.get("mediaPipeline")
         obj = self.factories[cls.name](self.ctx, parent=parent, params=values)
         try:
+            check_access = getattr(obj, "check_access", None)  # a player's URI host (SSRF)
+            if check_access is not None:
+                await check_access()
             await obj.start()
         except BaseException:
             await obj.release()

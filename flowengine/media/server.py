@@ -56,22 +56,30 @@ def default_factories() -> dict[str, Factory]:
     }
 
 
+CLOSE_TIMEOUT = 1.0  # seconds a peer gets to answer our close frame before the TCP link drops
+
+
 class ClientConnection:
     """One WebSocket client. Implements :class:`~flowengine.media.sessions.FrameSink`.
 
-    States: open (reading and writing) -> closing (``_closing`` set: no new frames queued,
-    the writer drains) -> closed. A client that lets ``max_outgoing_frames`` pile up is
-    disconnected: its session survives for the GC time, like any dropped connection.
+    States: open (reading and writing) -> closing (``_closing`` set: nothing more is queued,
+    queued frames are dropped) -> closed. Nothing here waits for the peer to read: answers and
+    events go to a bounded queue, and a client that lets ``max_outgoing_frames`` pile up is
+    closed (1008) and then dropped. When the connection ends, what it held (its queue, its
+    binding to a session) is let go at once; its session survives for the GC time, like any
+    dropped connection, and the requests still running finish with their answers discarded.
     """
 
-    def __init__(self, ws: web.WebSocketResponse, server: MediaServer):
+    def __init__(self, ws: web.WebSocketResponse, transport: Any, server: MediaServer):
         self.ws = ws
+        self.transport = transport
         self.server = server
         settings = server.settings
-        self._outgoing: asyncio.Queue[str | None] = asyncio.Queue(settings.max_outgoing_frames)
+        self._outgoing: asyncio.Queue[str] = asyncio.Queue(settings.max_outgoing_frames)
         self._slots = asyncio.Semaphore(settings.max_concurrent_requests)
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
+        self._closer: asyncio.Task[None] | None = None
 
     def send_frame(self, frame: str) -> None:
         if self._closing:
@@ -80,8 +88,30 @@ class ClientConnection:
             self._outgoing.put_nowait(frame)
         except asyncio.QueueFull:
             log.warning("client does not read its frames: closing the connection")
+            self.close(1008, b"Too slow")
+
+    def close(self, code: int, message: bytes) -> asyncio.Task[None]:
+        """Start closing (idempotent): the close frame, then the TCP link is dropped after
+        :data:`CLOSE_TIMEOUT` whatever the peer does. Returns the task doing it."""
+        if self._closer is None:
             self._closing = True
-            asyncio.get_running_loop().create_task(self.ws.close(code=1008, message=b"Too slow"))
+            self._drop_outgoing()
+            self._closer = asyncio.get_running_loop().create_task(self._close(code, message))
+        return self._closer
+
+    async def _close(self, code: int, message: bytes) -> None:
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await self.ws.close(code=code, message=message)
+        except Exception as exc:  # TimeoutError: the peer reads nothing
+            log.debug("closing a client connection: %s", exc)
+        finally:
+            if self.transport is not None:
+                self.transport.abort()
+
+    def _drop_outgoing(self) -> None:
+        while not self._outgoing.empty():
+            self._outgoing.get_nowait()
 
     async def run(self) -> None:
         writer = asyncio.create_task(self._write())
@@ -102,20 +132,21 @@ class ClientConnection:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
+            self._drop_outgoing()
 
     async def _serve(self, data: str | bytes) -> None:
         try:
             frame = await self.server.dispatcher.handle_frame(data, self)
-            if not self._closing:
-                await self._outgoing.put(frame)
+        except Exception:  # a bug must not cost the client its answer slot
+            log.exception("request failed")
+            return
         finally:
             self._slots.release()
+        self.send_frame(frame)
 
     async def _write(self) -> None:
         while True:
             frame = await self._outgoing.get()
-            if frame is None:
-                return
             try:
                 await self.ws.send_str(frame)
             except (ConnectionError, RuntimeError):
@@ -138,7 +169,7 @@ class MediaServer:
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
         self._gc_task: asyncio.Task[None] | None = None
-        self._connections: set[web.WebSocketResponse] = set()
+        self._connections: set[ClientConnection] = set()
 
     @property
     def url(self) -> str:
@@ -149,7 +180,9 @@ class MediaServer:
         self.settings.media_dir.mkdir(parents=True, exist_ok=True)
         app = web.Application()
         app.router.add_get("/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # Connections are closed by stop() first, so the runner need not wait long for them.
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                                     shutdown_timeout=CLOSE_TIMEOUT)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
         await site.start()
@@ -167,9 +200,11 @@ class MediaServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._gc_task
             self._gc_task = None
-        for ws in list(self._connections):
-            with contextlib.suppress(Exception):
-                await ws.close(code=1001, message=b"Server shutdown")
+        # Every client at once, each bounded by CLOSE_TIMEOUT: stopping takes about a second
+        # however many clients there are and whatever they do.
+        closing = [c.close(1001, b"Server shutdown") for c in list(self._connections)]
+        if closing:
+            await asyncio.wait(closing)
         await self.media_set.release_all()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -196,9 +231,10 @@ class MediaServer:
         if request.path.strip("/") != self.settings.path:
             await ws.close(code=1002, message=b"Invalid path")
             return ws
-        self._connections.add(ws)
+        connection = ClientConnection(ws, request.transport, self)
+        self._connections.add(connection)
         try:
-            await ClientConnection(ws, self).run()
+            await connection.run()
         finally:
-            self._connections.discard(ws)
+            self._connections.discard(connection)
         return ws

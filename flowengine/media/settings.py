@@ -3,8 +3,25 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+PLAYER_ALLOW_ENV = "FLOWENGINE_PLAYER_ALLOW"
+"""Environment variable with the default of ``player_allow`` (entries separated by commas or
+spaces), so that a test or a deployment can allow an internal source for every media server it
+starts, child processes included."""
+
+
+def player_allow_from_env() -> tuple[str, ...]:
+    """``player_allow`` as :data:`PLAYER_ALLOW_ENV` gives it (empty when unset)."""
+    return split_list(os.environ.get(PLAYER_ALLOW_ENV, ""))
+
+
+def split_list(text: str) -> tuple[str, ...]:
+    """``"a, b c"`` -> ``("a", "b", "c")``."""
+    return tuple(part for part in re.split(r"[\s,]+", text) if part)
 
 
 @dataclass
@@ -24,6 +41,13 @@ class MediaServerSettings:
             where ``PlayerEndpoint`` reads. Recorder URIs outside it are refused.
         player_schemes: URI schemes ``PlayerEndpoint`` accepts.
         player_hosts: if not ``None``, the only hosts http(s)/rtsp players may contact.
+        player_allow: internal sources players may contact after all. By default an
+            http(s)/rtsp(s) player whose host is, or resolves to, an address that is not
+            public (loopback, private, link-local, shared, reserved) is refused, so that a
+            client cannot make the server fetch from its own network (SSRF). Entries are IP
+            addresses, networks (``10.1.0.0/16``) or host names (exact, any case; such a name
+            is not resolved for the check). Default: the ``FLOWENGINE_PLAYER_ALLOW``
+            environment variable (``127.0.0.1, cameras.lan``), else nothing.
         player_files_anywhere: whether ``file://`` players may read outside ``media_dir``.
 
     Sessions:
@@ -52,6 +76,7 @@ class MediaServerSettings:
     media_dir: Path = field(default_factory=lambda: Path.cwd() / "media")
     player_schemes: tuple[str, ...] = ("file", "http", "https", "rtsp", "rtsps")
     player_hosts: tuple[str, ...] | None = None
+    player_allow: tuple[str, ...] = field(default_factory=player_allow_from_env)
     player_files_anywhere: bool = False
     gc_time: float = 240.0
     gc_interval: float | None = None
@@ -65,6 +90,7 @@ class MediaServerSettings:
 
     def __post_init__(self) -> None:
         self.media_dir = Path(self.media_dir).resolve()
+        self.player_allow = tuple(self.player_allow)
         if self.ice_addresses is None:
             self.ice_addresses = default_ice_addresses(self.host)
 

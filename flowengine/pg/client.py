@@ -1,11 +1,12 @@
 """A PostgreSQL database as the postgres nodes use it: one asyncpg pool, statements run alone or
 in one transaction, errors carrying their SQLSTATE, and reconnection after a lost server.
 
-Reconnection: asyncpg's pool replaces a connection that was closed (server restart, network
-loss) the next time it is acquired; when the pool itself could not be created (the server was
-down at start), the next :meth:`Database.run` creates it. So a message that meets a lost
-connection fails with a :class:`PostgresError` (SQLSTATE class 08 or 57P), and the next one
-connects again. Nothing is retried: a statement whose connection broke may or may not have run.
+Reconnection: a lost connection (server restart, network loss) discards the whole pool, and the
+next :meth:`Database.run` creates a new one (as when the server was down at start). So a message
+that meets a lost connection fails with a :class:`PostgresError` (SQLSTATE class 08 or 57P), and
+the next one connects again. Nothing is retried: a statement whose connection broke may or may
+not have run. (A pool kept across the loss would have asyncpg retry its minimum connections in
+the background, logging a traceback each time, for as long as the server is away.)
 
 Type codecs set on every connection: ``json``/``jsonb`` values are Python objects both ways
 (a ``str`` parameter is taken as JSON text already, as node-postgres does); ``uuid`` values are
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import decimal
+import inspect
 import json
 import logging
 import uuid
@@ -152,7 +154,13 @@ class Database:
     def mark_disconnected(self, reason: str) -> None:
         """Record that the server went away (noticed by the owner, e.g. an embedded server that
         died); the next successful :meth:`run` reports the connection again."""
+        self._discard_pool()
         self._set_state(False, reason)
+
+    def _discard_pool(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.terminate()
 
     async def close(self, timeout: float = 5.0) -> None:
         """Close the pool, waiting up to ``timeout`` for busy connections, then cut them."""
@@ -173,7 +181,7 @@ class Database:
             self._pool_lock = asyncio.Lock()
         async with self._pool_lock:  # concurrent messages must not create a pool each
             if self._pool is None:
-                pool = asyncpg.create_pool(self.dsn, min_size=self.min_size,
+                pool = asyncpg.create_pool(self.dsn, **_POOL_SIZE(self.min_size),
                                            max_size=self.max_size, init=_init_connection,
                                            timeout=self.connect_timeout)
                 try:
@@ -189,6 +197,7 @@ class Database:
         """The PostgresError for a driver exception; reports a lost connection."""
         error = self._translate(exc, connecting)
         if error.connection_lost:
+            self._discard_pool()
             self._set_state(False, str(exc) or type(exc).__name__)
         return error
 
@@ -217,6 +226,20 @@ class Database:
         self.connected = connected
         if self._on_state is not None:
             self._on_state(connected, reason)
+
+
+def _pool_size(opened: int) -> dict[str, int]:
+    """Open ``opened`` connections at first, but keep no floor: asyncpg restores a floor in the
+    background after a lost server, with a traceback at every try (we reconnect on demand)."""
+    return {"min_size": 0, "init_size": opened}
+
+
+def _old_pool_size(opened: int) -> dict[str, int]:
+    return {"min_size": opened}  # asyncpg before init_size: no background floor either
+
+
+_POOL_SIZE = (_pool_size if "init_size" in inspect.signature(asyncpg.create_pool).parameters
+              else _old_pool_size)
 
 
 async def _run_one(conn: Any, statement: Statement) -> Result:

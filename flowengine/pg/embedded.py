@@ -15,9 +15,17 @@ parent folders it cannot traverse get the search bit for others (``o+x``, not ``
 warning naming each folder.
 
 The server runs in its own session, so a Ctrl-C on the terminal reaches the runtime, which then
-stops the server after the flows have drained. If the runtime dies without stopping it, the
-next start finds the orphaned server through the pid of its owner (``flowengine.owner``) and
-stops it first; a server whose owner is still alive is left alone and reported.
+stops the server after the flows have drained. On Linux it also gets SIGINT (a fast shutdown)
+when the runtime dies, even by SIGKILL (:func:`flowengine.childproc.die_with_parent`), as the
+embedded media server does: the server is started, and waited for, by a thread of its own that
+lives exactly as long as the server, since Linux sends that signal when the *thread* that
+started a process ends.
+Elsewhere, the next start finds an orphaned server through the pid of its owner
+(``flowengine.owner``) and stops it first; a server whose owner is still alive is left alone and
+reported.
+
+A server that exits without :meth:`EmbeddedPostgres.stop` (killed, crashed) is reported at once
+to :attr:`EmbeddedPostgres.on_exit` (from that thread), so its owner can start it again.
 
 Every method blocks (process start, ``initdb``): call them with ``asyncio.to_thread``.
 """
@@ -30,6 +38,7 @@ import importlib.util
 import logging
 import os
 import pwd
+import queue
 import re
 import secrets
 import shutil
@@ -40,9 +49,12 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import quote
+
+from flowengine.childproc import die_with_parent
 
 log = logging.getLogger("flowengine.pg")
 
@@ -108,6 +120,9 @@ class EmbeddedPostgres:
         self._password: str | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
+        #: Called with the exit code when the server exits without :meth:`stop` (from the
+        #: thread that waits for it: hand the work over to your event loop).
+        self.on_exit: Callable[[int], None] | None = None
 
     # -- what callers read ----------------------------------------------------------------------
 
@@ -281,17 +296,44 @@ class EmbeddedPostgres:
 
     def _launch(self, bin_dir: Path, user: pwd.struct_passwd | None,
                 port: int) -> subprocess.Popen[bytes]:
+        """Start the server from a thread that then waits for it (see the module docstring)."""
+        handed: queue.Queue[subprocess.Popen[bytes] | BaseException] = queue.Queue(1)
+
+        def run() -> None:
+            try:
+                process = self._spawn(bin_dir, user, port)
+            except BaseException as exc:
+                handed.put(exc)
+                return
+            handed.put(process)
+            code = process.wait()
+            if process is self._process:  # not stopped by us: killed, or it crashed
+                log.warning("embedded PostgreSQL (pid %d) exited with code %s", process.pid,
+                            code)
+                if self.on_exit is not None:
+                    self.on_exit(code)
+
+        threading.Thread(target=run, name=f"postgres-{port}", daemon=True).start()
+        result = handed.get()
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def _spawn(self, bin_dir: Path, user: pwd.struct_passwd | None,
+               port: int) -> subprocess.Popen[bytes]:
         log_path = self.data_dir / LOG_FILE
         with open(log_path, "ab") as log_file:  # the child keeps its own descriptor
-            return subprocess.Popen(
+            command, preexec = die_with_parent(
                 [str(bin_dir / "postgres"), "-D", str(self.data_dir), "-h", self.host,
                  "-p", str(port),
                  # No Unix socket: its path may exceed the 107-byte limit, and TCP on the
                  # loopback address with a password is all we need.
                  "-c", "unix_socket_directories=",
-                 "-c", "log_min_messages=warning"],
-                stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, cwd=self.data_dir,
-                env=_server_env(), start_new_session=True, **_as_user(user))
+                 "-c", "log_min_messages=warning"], signal.SIGINT)
+            return subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
+                cwd=self.data_dir, env=_server_env(), start_new_session=True,
+                preexec_fn=preexec, **_as_user(user))
 
     def _wait_ready(self, process: subprocess.Popen[bytes]) -> None:
         """Wait until postmaster.pid says "ready" (what ``pg_ctl -w`` does)."""

@@ -16,9 +16,19 @@
                             masked
 =========================== =========================================================
 
-Reading needs nothing. Mutating calls need a token (``FLOWENGINE_ADMIN_TOKEN`` or
-``settings.http.admin_token``) as ``Authorization: Bearer <token>``; without a configured
-token the API is read-only (403), with a missing or wrong token the answer is 401.
+Access. Reading (``GET``, ``/admin/events``, ``/metrics``) is open to clients on a loopback
+address. Other hosts read only with the token (``FLOWENGINE_ADMIN_TOKEN`` or
+``settings.http.admin_token``; node statuses name internal addresses and ports), and without a
+configured token they get 403. Changing (``POST``) always needs the token (403 when none is
+configured). The token goes in ``Authorization: Bearer <token>``; ``/admin/events`` also takes
+it as ``?access_token=`` or in the first frame, ``{"token": ...}`` (a browser cannot set
+headers on a websocket; without a valid token within :data:`TOKEN_FRAME_TIMEOUT` seconds the
+socket is closed with 4401). The flow view's page and files (``/admin/``, ``/admin/ui/...``)
+hold no data and need no token: the page asks for it. A missing or wrong token is 401, and a
+client with :data:`MAX_FAILURES` wrong tokens within :data:`FAILURE_WINDOW` seconds gets 429
+until the window has passed. ``/admin/events`` refuses (403) browser pages of other origins
+than the serving host and ``settings.http.origins``. Behind a reverse proxy every client looks
+local: let the proxy keep ``/admin`` and ``/metrics`` to itself.
 """
 
 from __future__ import annotations
@@ -26,9 +36,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import ipaddress
 import json
 import logging
-from collections import deque
+import time
+from collections import OrderedDict, deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +48,7 @@ from aiohttp import WSMsgType, web
 
 from flowengine.errors import FlowLoadError
 from flowengine.server import admin_ui
+from flowengine.server.websocket import origin_allowed
 
 if TYPE_CHECKING:
     from flowengine.loader import FlowSet
@@ -49,6 +62,10 @@ log = logging.getLogger("flowengine.admin")
 #: the runtime never waits for a client, and a client costs at most this many encoded events.
 EVENT_QUEUE_LIMIT = 1000
 EVENT_FRAME_LIMIT = 64 * 1024  # bytes a client may send us (it has nothing to say)
+MAX_FAILURES = 10  # wrong tokens from one address within FAILURE_WINDOW before 429
+FAILURE_WINDOW = 60.0  # seconds
+TOKEN_FRAME_TIMEOUT = 10.0  # seconds an /admin/events socket may take to send its token
+FAILURE_ADDRESSES = 4096  # addresses whose failures are remembered (the oldest are forgotten)
 
 # Which methods each endpoint (the path after /admin, split at "/"; "*" is an id) answers.
 _ENDPOINTS: dict[tuple[str, ...], str] = {
@@ -74,6 +91,51 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
                              dumps=lambda d: json.dumps(d, default=str))
 
 
+class FailedTokens:
+    """Wrong tokens per client address in the last ``window`` seconds (bounded memory)."""
+
+    def __init__(self, limit: int = MAX_FAILURES, window: float = FAILURE_WINDOW,
+                 addresses: int = FAILURE_ADDRESSES):
+        self.limit = limit
+        self.window = window
+        self.addresses = addresses
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def _recent(self, address: str, now: float) -> deque[float]:
+        stamps = self._failures.get(address)
+        if stamps is None:
+            return deque()
+        while stamps and now - stamps[0] >= self.window:
+            stamps.popleft()
+        if not stamps:
+            del self._failures[address]
+        return stamps
+
+    def retry_after(self, address: str) -> float:
+        """Seconds until ``address`` may try again (0: now)."""
+        now = time.monotonic()
+        stamps = self._recent(address, now)
+        if len(stamps) < self.limit:
+            return 0.0
+        return max(0.0, self.window - (now - stamps[0]))
+
+    def add(self, address: str) -> None:
+        now = time.monotonic()
+        stamps = self._recent(address, now)
+        if not stamps:
+            self._failures[address] = stamps
+            while len(self._failures) > self.addresses:
+                self._failures.popitem(last=False)
+        stamps.append(now)
+
+
+def _loopback(address: str | None) -> bool:
+    try:
+        return address is not None and ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
 class NotReloadable(Exception):
     """The runtime cannot re-read its flows (no node registry, or not loaded from files)."""
 
@@ -86,6 +148,7 @@ class AdminApi:
         self.runtime = server.runtime
         self._reloading = asyncio.Lock()  # one reload at a time
         self._event_sockets: set[web.WebSocketResponse] = set()
+        self.failed_tokens = FailedTokens()
         self._counters = admin_ui.CounterFeed(self.runtime)
         # Event streams never end by themselves: close them when the server shuts down, or the
         # shutdown would wait for them until its timeout.
@@ -104,6 +167,9 @@ class AdminApi:
         if path == "/metrics":
             if method != "GET":
                 return _json({"error": f"{method} not allowed"}, 405, {"Allow": "GET"})
+            denied = self._check_access(request, mutating=False)
+            if denied is not None:
+                return denied
             return web.Response(body=self.metrics().encode(), headers={
                 "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
                 "X-Content-Type-Options": "nosniff"})
@@ -113,10 +179,14 @@ class AdminApi:
             return _json({"error": f"no admin endpoint {method} {request.path}"}, 404)
         if method != allowed:
             return _json({"error": f"{method} not allowed"}, 405, {"Allow": allowed})
-        if method == "POST":
-            denied = self._check_token(request)
-            if denied is not None:
-                return denied
+        if parts == () or parts[0] == "ui":  # the flow view's page and files: no data
+            return await self._dispatch(request, parts)
+        events = parts == ("events",)
+        denied = self._check_access(request, mutating=method == "POST", query_token=events)
+        if events and denied is not None and denied.status == 401:
+            return await self.events(request, token_frame=True)
+        if denied is not None:
+            return denied
         return await self._dispatch(request, parts)
 
     async def _dispatch(self, request: web.Request, parts: tuple[str, ...]) -> web.StreamResponse:
@@ -209,7 +279,8 @@ class AdminApi:
         lines.append(f"flowengine_messages_pending {self.runtime.router.pending}")
         return "\n".join(lines) + "\n"
 
-    async def events(self, request: web.Request) -> web.StreamResponse:
+    async def events(self, request: web.Request,
+                     token_frame: bool = False) -> web.StreamResponse:
         """Stream runtime events as JSON text frames: ``{"kind": ..., "data": ...}``.
 
         Kinds are the runtime's (``debug``, ``status``, ``error``, ``log``, ``reload``),
@@ -218,8 +289,16 @@ class AdminApi:
         (``{"count": n}``): the client read too slowly and the ``n`` oldest buffered events
         were discarded just before the events that follow.
         """
+        origin = request.headers.get("Origin")
+        if not origin_allowed(origin, request.host, self.server.origins):
+            log.warning("admin events: refused a page of origin %r from %s", origin,
+                        request.remote)
+            return _json({"error": "origin not allowed"}, 403)
         ws = web.WebSocketResponse(heartbeat=30, max_msg_size=EVENT_FRAME_LIMIT)
         await ws.prepare(request)
+        if token_frame and not await self._token_from_frame(request, ws):
+            await ws.close(code=4401, message=b"a valid token is required")
+            return ws
         limit = EVENT_QUEUE_LIMIT
         queue: deque[str] = deque()
         dropped = 0
@@ -273,6 +352,24 @@ class AdminApi:
                 await ws.close()
         return ws
 
+    async def _token_from_frame(self, request: web.Request, ws: web.WebSocketResponse) -> bool:
+        """Whether the socket's first frame is ``{"token": <the admin token>}``."""
+        try:
+            msg = await ws.receive(timeout=TOKEN_FRAME_TIMEOUT)
+            given = json.loads(msg.data).get("token") if msg.type == WSMsgType.TEXT else None
+        except (TimeoutError, ValueError, AttributeError):
+            given = None
+        if isinstance(given, str) and self._token_matches(given):
+            return True
+        self.failed_tokens.add(request.remote or "?")
+        return False
+
+    def _token_matches(self, given: str) -> bool:
+        token = self.server.admin_token or ""
+        # Compare bytes: compare_digest refuses non-ASCII text, and a header may hold any.
+        return bool(token) and hmac.compare_digest(
+            given.strip().encode("utf-8", "surrogateescape"), token.encode("utf-8"))
+
     async def _close_event_sockets(self, _app: web.Application) -> None:
         for ws in list(self._event_sockets):
             with contextlib.suppress(Exception):
@@ -280,15 +377,29 @@ class AdminApi:
 
     # -- mutating -------------------------------------------------------------------------------
 
-    def _check_token(self, request: web.Request) -> web.Response | None:
+    def _check_access(self, request: web.Request, mutating: bool,
+                      query_token: bool = False) -> web.Response | None:
+        """None when the request may go on, else the refusal (see the module docstring)."""
+        if not mutating and _loopback(request.remote):
+            return None  # reading on this machine
         token = self.server.admin_token
         if not token:
-            return _json({"error": "the admin API is read-only: set FLOWENGINE_ADMIN_TOKEN to "
-                                   "allow changes"}, 403)
+            if mutating:
+                return _json({"error": "the admin API is read-only: set "
+                                       "FLOWENGINE_ADMIN_TOKEN to allow changes"}, 403)
+            return _json({"error": "the admin API answers other hosts only with a token: "
+                                   "set FLOWENGINE_ADMIN_TOKEN"}, 403)
+        address = request.remote or "?"
+        wait = self.failed_tokens.retry_after(address)
+        if wait:
+            return _json({"error": "too many wrong tokens; try again later"}, 429,
+                         {"Retry-After": str(int(wait) + 1)})
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        # Compare bytes: compare_digest refuses non-ASCII text, and a header may hold any.
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-                given.strip().encode("utf-8", "surrogateescape"), token.encode("utf-8")):
+        if scheme.lower() != "bearer" and query_token:
+            scheme, given = "bearer", request.query.get("access_token", "")
+        if scheme.lower() != "bearer" or not self._token_matches(given):
+            if given.strip():  # a guess (a request without any token is no guess)
+                self.failed_tokens.add(address)
             return _json({"error": "a valid bearer token is required"}, 401,
                          {"WWW-Authenticate": 'Bearer realm="flowengine"'})
         return None

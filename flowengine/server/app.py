@@ -19,6 +19,7 @@ from aiohttp import web
 
 from flowengine.durations import parse_duration
 from flowengine.server.routes import RouteTable
+from flowengine.server.websocket import normalize_origin
 
 if TYPE_CHECKING:
     from flowengine.runtime import Runtime
@@ -55,7 +56,9 @@ class HttpServer:
     ``backlog`` (pending connections, 1024), ``admin_token`` (or the
     ``FLOWENGINE_ADMIN_TOKEN`` environment variable), ``error_details`` (false: the 500 that
     answers a request whose message failed uncaught says only "Internal Server Error"; true:
-    it carries the error's text).
+    it carries the error's text), ``origins`` (browser origins, besides the serving host's,
+    allowed to open any of the server's websockets, ``/admin/events`` included:
+    ``["https://app.example.org"]``; ``"*"`` allows every origin).
     """
 
     def __init__(self, runtime: Runtime, settings: dict[str, Any] | None = None):
@@ -77,6 +80,9 @@ class HttpServer:
         self.error_details = settings.get("error_details") is True
         self.admin_token: str | None = (settings.get("admin_token")
                                         or os.environ.get("FLOWENGINE_ADMIN_TOKEN") or None)
+        origins = settings.get("origins") or []
+        self.origins = frozenset(normalize_origin(str(o))
+                                 for o in ([origins] if isinstance(origins, str) else origins))
         self.routes = RouteTable()
         self._sockets: dict[str, tuple[SocketHandler, object]] = {}
         self._runner: web.AppRunner | None = None

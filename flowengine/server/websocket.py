@@ -31,6 +31,18 @@ Limits (constructor parameters; all per session unless said otherwise):
 - ``close_timeout``: how long a closing handshake may take before the TCP connection is
   aborted, 2 s.
 
+Pongs answering a peer's pings go through the same queue and bound as messages: a peer that
+pings without reading is closed with 1008 once its queue is full, like any slow reader.
+
+Text that has no UTF-8 form (a lone surrogate such as a ``"\ud800"`` JSON escape decodes to) is
+sent with U+FFFD in its place, as a Node.js server sends it; a failure to send to one session
+never stops a broadcast to the others.
+
+Origin (listeners): a browser's upgrade request whose ``Origin`` is neither the serving host
+(the request's ``Host``) nor one of the endpoint's ``origins`` is refused with 403, so a page on
+another site cannot open the socket with the user's browser. ``"*"`` allows any origin; a
+request without ``Origin`` (not from a browser) is accepted.
+
 A failure of one session (a malformed or oversized frame, a full queue, a vanished peer) closes
 that session only, with the close code of §7.4.1, and is reported once through the subscribers'
 ``report`` callback (the nodes log it with their id) naming the peer.
@@ -47,6 +59,7 @@ import hashlib
 import itertools
 import logging
 import os
+import re
 import ssl
 import struct
 from collections import deque
@@ -92,6 +105,7 @@ _TEXT, _BINARY, _CLOSE, _PING, _PONG = 0x81, 0x82, 0x88, 0x89, 0x8A
 
 # Close codes (§7.4.1).
 NORMAL, GOING_AWAY, PROTOCOL_ERROR = 1000, 1001, 1002
+SHUTDOWN_REASON = "server shutting down"  # the close reason when the runtime stops
 NO_STATUS, ABNORMAL, INVALID_DATA, POLICY, TOO_BIG = 1005, 1006, 1007, 1008, 1009
 
 
@@ -136,11 +150,62 @@ def _frame(first: int, payload: bytes, mask: bool) -> bytes:
     return _PACK_64(first, 127, n) + payload
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def utf8(text: str) -> bytes:
+    """``text`` as UTF-8; a lone surrogate (no UTF-8 form) becomes U+FFFD, as Node.js writes it."""
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text).encode()
+
+
 def encode(data: str | bytes | bytearray | memoryview, mask: bool = False) -> bytes:
     """A text frame for a str, a binary frame for bytes."""
     if type(data) is str:
-        return _frame(_TEXT, data.encode(), mask)
+        return _frame(_TEXT, utf8(data), mask)
     return _frame(_BINARY, bytes(data), mask)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+def normalize_origin(origin: str) -> str:
+    """An origin as browsers send it (``scheme://host[:port]``, lower case, no default port),
+    or the text unchanged (e.g. ``*`` or ``null``) when it is not a URL."""
+    try:
+        parts = urlsplit(origin.strip().lower())
+        port = parts.port
+    except ValueError:
+        return origin
+    if not parts.scheme or not parts.hostname:
+        return origin.strip().lower()
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    if port is None or port == _DEFAULT_PORTS.get(parts.scheme):
+        return f"{parts.scheme}://{host}"
+    return f"{parts.scheme}://{host}:{port}"
+
+
+def origin_allowed(origin: str | None, host: str | None, allowed: set[str] | frozenset[str]
+                   ) -> bool:
+    """Whether a websocket upgrade with this ``Origin`` may proceed: no Origin (not a browser),
+    the serving host (``host``: the request's Host header, compared by name and port), or one
+    of ``allowed`` (normalized origins; ``"*"`` allows any)."""
+    if origin is None or "*" in allowed:
+        return True
+    if normalize_origin(origin) in allowed:
+        return True
+    try:
+        parts = urlsplit(origin.strip().lower())
+        served = urlsplit("//" + (host or "").strip().lower())
+        origin_port, served_port = parts.port, served.port
+    except ValueError:
+        return False
+    default = _DEFAULT_PORTS.get(parts.scheme)
+    if default is None or not parts.hostname or parts.hostname != served.hostname:
+        return False
+    return (origin_port or default) == (served_port or default)
 
 
 def _close_payload(code: int, reason: str) -> bytes:
@@ -402,8 +467,8 @@ class _Connection(asyncio.Protocol):
                 self._fragment_op = self._fragment_size = 0
                 self._message(opcode, whole)
         elif opcode == OP_PING:
-            if self.state is OPEN:
-                self._write(_frame(_PONG, payload, self._mask))
+            # Counted like any frame sent: a peer that pings without reading fills its queue.
+            self.send_frame(_frame(_PONG, payload, self._mask))
         elif opcode == OP_CLOSE:
             self._close_frame(payload)
         # OP_PONG: nothing to do; ``seen`` was set when it arrived.
@@ -606,7 +671,11 @@ class WebSocketEndpoint:
     def __init__(self, *, max_size: int = DEFAULT_MAX_SIZE, max_queue: int = DEFAULT_MAX_QUEUE,
                  write_limit: int = DEFAULT_WRITE_LIMIT,
                  heartbeat: float | None = DEFAULT_HEARTBEAT,
-                 close_timeout: float = DEFAULT_CLOSE_TIMEOUT):
+                 close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+                 origins: tuple[str, ...] | list[str] = ()):
+        self.default_origins = frozenset(normalize_origin(o) for o in origins)
+        self.origins = self.default_origins
+        self._origin_lists: dict[object, frozenset[str]] = {}
         self.default_max_size = max_size
         self.max_size = max_size
         self.max_queue = max_queue
@@ -641,19 +710,23 @@ class WebSocketEndpoint:
     def subscribe(self, owner: object, on_message: MessageCallback | None = None,
                   on_event: EventCallback | None = None, *,
                   on_state: StateCallback | None = None, report: ReportCallback | None = None,
-                  max_size: int | None = None) -> None:
+                  max_size: int | None = None, origins: list[str] | None = None) -> None:
         """Register ``owner`` as a user of the endpoint (a sender needs no callback) and route
         incoming messages, connect/disconnect events, client states and failures to it.
-        ``max_size`` raises the endpoint's message limit to at least this."""
+        ``max_size`` raises the endpoint's message limit to at least this; ``origins`` adds
+        browser origins allowed to connect (listeners)."""
         self._owners[owner] = (on_message, on_event, on_state, report)
         if max_size is not None:
             self._sizes[owner] = max_size
+        if origins:
+            self._origin_lists[owner] = frozenset(normalize_origin(o) for o in origins)
         self._rebuild()
 
     def unsubscribe(self, owner: object) -> None:
         """Stop routing to ``owner``; the endpoint stays open (see :meth:`release`)."""
         self._owners.pop(owner, None)
         self._sizes.pop(owner, None)
+        self._origin_lists.pop(owner, None)
         self._rebuild()
 
     async def release(self, owner: object) -> None:
@@ -671,6 +744,7 @@ class WebSocketEndpoint:
         self._reporters = tuple(e[3] for e in sorted(entries, key=lambda e: e[0] is None)
                                 if e[3] is not None)
         self.max_size = max(self._sizes.values(), default=self.default_max_size)
+        self.origins = self.default_origins.union(*self._origin_lists.values())
 
     @property
     def users(self) -> int:
@@ -695,8 +769,11 @@ class WebSocketEndpoint:
         frame = encode(data)
         count = 0
         for conn in list(self.sessions.values()):
-            if conn.send_frame(frame):
-                count += 1
+            try:
+                if conn.send_frame(frame):
+                    count += 1
+            except Exception:  # one session's failure never stops the others' messages
+                log.exception("websocket %s: sending to %s failed", self.where, conn.remote)
         return count
 
     def send(self, data: str | bytes, session_id: str | None = None) -> int:
@@ -775,7 +852,8 @@ class WebSocketEndpoint:
                 conn.ping()
         self._start_heartbeat()
 
-    async def _close_sessions(self, code: int, reason: str) -> None:
+    async def close_sessions(self, code: int, reason: str) -> None:
+        """Close every session (``code``, ``reason``) and wait until they are gone."""
         conns = list(self.sessions.values())
         for conn in conns:
             conn.close(code, reason)
@@ -829,6 +907,11 @@ class WebSocketListener(WebSocketEndpoint):
             raise web.HTTPBadRequest(text=f"bad websocket upgrade: {problem}")
         if self.closed or transport is None or transport.is_closing():
             raise web.HTTPNotFound()
+        origin = headers.get("Origin")
+        if not origin_allowed(origin, request.host, self.origins | self.server.origins):
+            self._report(logging.WARNING, f"refused upgrade from {remote}: origin {origin!r} "
+                         "is not allowed")
+            raise web.HTTPForbidden(text="origin not allowed")
         self._start_heartbeat()
         response = web.StreamResponse(status=101, headers={
             "Upgrade": "websocket", "Connection": "Upgrade",
@@ -854,7 +937,7 @@ class WebSocketListener(WebSocketEndpoint):
             self.closed = True
             self.server.remove(self)
         self._stop_heartbeat()
-        await self._close_sessions(GOING_AWAY, "server closing")
+        await self.close_sessions(GOING_AWAY, "server closing")
 
 
 def _valid_key(key: str) -> bool:
@@ -983,5 +1066,5 @@ class WebSocketClient(WebSocketEndpoint):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._stop_heartbeat()
-        await self._close_sessions(NORMAL, "")
+        await self.close_sessions(NORMAL, "")
         self.state = "disconnected"

@@ -101,6 +101,12 @@ class KurentoServerNode(Node):
                                         "anew."),
         "start_timeout": s.duration("30s", "Embedded only: how long the server may take to "
                                     "answer its first ping."),
+        "player_allow": s.string("", "Embedded only: internal sources players may reach after "
+                                 "all, separated by commas or spaces: IP addresses, networks "
+                                 "(`10.0.0.0/8`) or host names. Players are otherwise refused "
+                                 "http(s)/rtsp(s) URLs whose host is (or resolves to) a "
+                                 "loopback, private or link-local address. Default: the "
+                                 "`FLOWENGINE_PLAYER_ALLOW` environment variable."),
     })
 
     def configure(self, config: dict[str, Any]) -> None:
@@ -129,6 +135,8 @@ class KurentoServerNode(Node):
         if self._options["timeout"] <= 0:
             raise ConfigError("must be more than 0", "timeout")
         self._start_timeout = parse_duration(config["start_timeout"])
+        self._player_allow = tuple(re.split(r"[\s,]+", config["player_allow"].strip())
+                                   if config["player_allow"].strip() else ())
         self._shared: _SharedServer | None = None
         self.shared_status = SharedStatus(self)
 
@@ -168,7 +176,8 @@ class KurentoServerNode(Node):
             self._configured_url if not self.is_embedded else None, media_dir,
             self._server_args))
         self._shared = shared
-        shared.acquire(self, self._options, self._start_timeout, self.config["port"])
+        shared.acquire(self, self._options, self._start_timeout, self.config["port"],
+                       self._player_allow)
         if self.is_embedded:
             self.shared_status.show("yellow", "ring", "starting embedded media server")
         try:
@@ -236,14 +245,16 @@ class _SharedServer:
         self._options: dict[str, float] = {}
         self._start_timeout = 30.0
         self._port = 0
+        self._player_allow: tuple[str, ...] = ()
         self._tasks: set[asyncio.Task[None]] = set()
 
     def acquire(self, node: KurentoServerNode, options: dict[str, float],
-                start_timeout: float, port: int) -> None:
+                start_timeout: float, port: int, player_allow: tuple[str, ...]) -> None:
         if not self.users:  # the first user decides the options
             self._options = dict(options)
             self._start_timeout = start_timeout
             self._port = port
+            self._player_allow = player_allow
         self.users.append(node)
 
     async def release(self, node: KurentoServerNode) -> None:
@@ -282,9 +293,10 @@ class _SharedServer:
     async def _ensure_embedded(self) -> None:
         assert self.media_dir is not None
         if self.embedded is None:
+            allow = [arg for entry in self._player_allow for arg in ("--player-allow", entry)]
             self.embedded = EmbeddedMediaServer(self.media_dir, port=self._port,
                                                 start_timeout=self._start_timeout,
-                                                extra_args=self.server_args)
+                                                extra_args=[*self.server_args, *allow])
         elif self.embedded.running:
             return
         else:

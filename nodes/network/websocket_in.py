@@ -26,6 +26,8 @@ from flowengine import ConfigError, Node
 from flowengine import schema as s
 from flowengine.server.websocket import (
     DEFAULT_MAX_SIZE,
+    GOING_AWAY,
+    SHUTDOWN_REASON,
     WebSocketClient,
     WebSocketEndpoint,
     WebSocketListener,
@@ -161,8 +163,11 @@ class WebSocketInNode(WebSocketEndpointNode):
         "same path or URL sends a message carrying that _session back to that peer only. "
         "`wholemsg` parses each text frame as a JSON message. `events` also sends "
         "{event: \"connect\"|\"disconnect\", _session, payload: {remote, code, reason}} when a "
-        "peer comes or goes. A frame larger than `max_size` closes that peer's connection "
-        "with code 1009; a malformed frame closes it with 1002; other peers carry on.")
+        "peer comes or goes (when the runtime stops, the peers are closed with 1001 \"server "
+        "shutting down\" first, so their disconnects reach the flow). A frame larger than "
+        "`max_size` closes that peer's connection with code 1009; a malformed frame closes it "
+        "with 1002; other peers carry on. A browser page from another site (an `Origin` that "
+        "is neither this server's host nor in `origins`) is refused with 403.")
     example = textwrap.dedent("""\
         signaling-in:
           type: websocket-in
@@ -182,6 +187,13 @@ class WebSocketInNode(WebSocketEndpointNode):
                      "description": "Largest message accepted, in bytes or as '64KiB', '1MiB'. "
                                     "When several websocket-in nodes share an endpoint, the "
                                     "largest limit applies."},
+        "origins": {"type": "array", "items": {"type": "string"}, "default": [],
+                    "description": "Listener mode: browser origins allowed "
+                    "to connect besides the serving host's own (`https://app.example.org`; "
+                    "`*`: any origin). Pages from other origins get 403, so a site a user "
+                    "visits cannot use the user's browser to talk to this socket. Clients "
+                    "that send no Origin (not browsers) are accepted. The `origins` setting "
+                    "of `settings.http` adds origins for every websocket of the server."},
     })
 
     def configure(self, config: dict[str, Any]) -> None:
@@ -189,10 +201,21 @@ class WebSocketInNode(WebSocketEndpointNode):
         self._wholemsg = bool(config["wholemsg"])
         self._events = bool(config["events"])
         self._max_size = parse_size(config["max_size"])
+        self._origins = list(config.get("origins") or [])
 
     async def on_start(self) -> None:
         await self.attach(on_message=self._on_message, on_event=self._on_event,
-                          max_size=self._max_size)
+                          max_size=self._max_size, origins=self._origins)
+
+    async def on_close(self, removed: bool) -> None:
+        endpoint = self._endpoint
+        if self._events and not self.runtime.started and isinstance(endpoint,
+                                                                    WebSocketListener):
+            # The runtime stops: the peers are told (1001) while this node still listens, so
+            # the flow gets their disconnect events and finishes what it does for a peer that
+            # left (the runtime lets those messages drain before closing the other nodes).
+            await endpoint.close_sessions(GOING_AWAY, SHUTDOWN_REASON)
+        await super().on_close(removed)
 
     def _on_message(self, session_id: str, data: str | bytes) -> None:
         # The hot path: one call per frame, straight from the connection's parser.

@@ -87,15 +87,35 @@ _PY_INTEGRAL_FLOAT = re.compile(r"\.0(?=[,\]}]|$)")
 _PY_EXPONENT = re.compile(r"e[-+][0-9]")
 
 
+class LoneSurrogateError(ValueError):
+    """JSON text whose ``\\uD800``-style escape decodes to a lone surrogate: a string no UTF-8
+    text can hold, which every later step (a websocket frame, a database row) would fail on."""
+
+
 def loads(text: str | bytes | bytearray) -> Any:
-    """``JSON.parse``: surrounding whitespace allowed, NaN/Infinity rejected, bytes as UTF-8."""
+    """``JSON.parse``: surrounding whitespace allowed, NaN/Infinity rejected, bytes as UTF-8.
+
+    Unlike ``JSON.parse``, a string escape that decodes to a lone surrogate is refused
+    (:class:`LoneSurrogateError`): the text is refused where it enters, not where it leaves.
+    """
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
-        pass  # big ints, bad UTF-8, or invalid JSON: the stdlib decides, with its error text
+        pass  # big ints, bad UTF-8, lone surrogates or invalid JSON: the stdlib decides
     if not isinstance(text, str):
         text = bytes(text).decode("utf-8", errors="replace")
-    return _DECODER.decode(text)
+    try:
+        value = _DECODER.decode(text)
+    except RecursionError:  # deeper than the interpreter's limit (orjson stops at 1024)
+        raise ValueError("JSON nested too deeply") from None
+    try:  # orjson refuses lone surrogates; find out whether that was the reason
+        _COMPACT.encode(value).encode()
+    except UnicodeEncodeError as exc:
+        char = exc.object[exc.start]
+        raise LoneSurrogateError(
+            f"lone surrogate \\u{ord(char):04x} in a string: text must be valid Unicode"
+        ) from None
+    return value
 
 
 def dumps(value: Any, pretty: bool = False) -> str:
@@ -253,6 +273,8 @@ class JsonNode(Node):
     def _parse(text: str | bytes | bytearray) -> Any:
         try:
             return loads(text)
+        except LoneSurrogateError as exc:  # valid for JSON.parse: refused here, said so
+            raise NodeError(str(exc)) from None
         except ValueError:  # invalid JSON or a NaN literal: JSON.parse's (V8's) message
             if not isinstance(text, str):
                 text = bytes(text).decode("utf-8", errors="replace")

@@ -2,8 +2,8 @@
 
 ``dsn: embedded`` (the default, also an empty dsn) runs PostgreSQL from the data directory as a
 child process of the runtime (:mod:`flowengine.pg.embedded`): started in ``on_start``, stopped
-in ``on_close``, restarted by the next message if it died meanwhile. Any other dsn is a
-``postgresql://`` URL.
+in ``on_close``, and started again as soon as it exits behind our back (killed, crashed), with
+one warning; it dies with the runtime. Any other dsn is a ``postgresql://`` URL.
 
 The node holds one asyncpg pool (:class:`flowengine.pg.Database`). Its public API for node
 types is :meth:`PostgresServerNode.run`, :attr:`address` and :attr:`shared_status` (a node
@@ -84,6 +84,7 @@ class PostgresServerNode(Node):
         self._start_error = ""
         self._closing = False
         self._revive_lock = asyncio.Lock()
+        self._restarting: asyncio.Task[None] | None = None
         self.shared_status = SharedStatus(self)
         self._was_disconnected = False
 
@@ -114,6 +115,8 @@ class PostgresServerNode(Node):
         dsn = self._dsn
         if self.is_embedded:
             self.embedded = EmbeddedPostgres(self._data_dir(), port=self.config["port"])
+            loop = asyncio.get_running_loop()
+            self.embedded.on_exit = lambda code: loop.call_soon_threadsafe(self._exited, code)
             self.shared_status.show("yellow", "ring", "starting embedded PostgreSQL")
             try:
                 # initdb and the server start block for a second or more: not on the loop.
@@ -134,6 +137,10 @@ class PostgresServerNode(Node):
 
     async def on_close(self, removed: bool) -> None:
         self._closing = True
+        restarting, self._restarting = self._restarting, None
+        if restarting is not None and not restarting.done():
+            with contextlib.suppress(Exception):
+                await restarting  # a start under way: let it finish, then stop the server
         db, self._db = self._db, None
         if db is not None:
             await db.close()
@@ -154,18 +161,37 @@ class PostgresServerNode(Node):
             return Path(setting) / "postgres"
         return (base / ".flowengine" / "postgres").absolute()
 
-    async def _revive(self) -> None:
+    def _exited(self, code: int) -> None:
+        """The embedded server exited without on_close (on the loop, from its watcher)."""
+        if self._closing:
+            return
+        task = asyncio.get_running_loop().create_task(self._restart(code))
+        self._restarting = task  # kept: a task without a reference may be collected
+
+    async def _restart(self, code: int) -> None:
+        with contextlib.suppress(PostgresError):  # reported by _revive
+            await self._revive(f"exit code {code}")
+        if self._db is not None and self.embedded is not None and self.embedded.running:
+            # Reconnect now (the pool's connections to the dead server are dropped), so the
+            # status turns green and the next message finds a working pool.
+            with contextlib.suppress(PostgresError):
+                await self._db.run([Statement("SELECT 1")])
+
+    async def _revive(self, why: str = "") -> None:
         """Start the embedded server again after it stopped behind our back."""
         assert self.embedded is not None
         async with self._revive_lock:
             if self.embedded.running or self._closing:
                 return
-            self.warn(f"embedded PostgreSQL on {self.embedded.address} stopped; restarting it")
+            reason = f"embedded server stopped ({why or 'not running'}); restarting it"
             if self._db is not None:
-                self._db.mark_disconnected("embedded server stopped, restarting")
+                self._db.mark_disconnected(reason)  # the one warning (see _on_state)
+            else:
+                self.warn(f"{self.embedded.address}: {reason}")
             try:
                 await asyncio.to_thread(self.embedded.start)
             except Exception as exc:
+                self.error(f"embedded PostgreSQL did not restart: {exc}")
                 raise PostgresError(f"embedded PostgreSQL did not restart: {exc}",
                                     "08001") from exc
 

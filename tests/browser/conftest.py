@@ -107,7 +107,8 @@ def www_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 async def media_server(media_dir: Path) -> AsyncIterator[EmbeddedMediaServer]:
     """``python -m flowengine.media`` on 127.0.0.1 (a free port), as a child process."""
-    server = EmbeddedMediaServer(media_dir, extra_args=("--gc-time", "30"))
+    server = EmbeddedMediaServer(media_dir, extra_args=("--gc-time", "30",
+                                                          "--player-allow", "127.0.0.1"))
     await server.start()
     try:
         yield server

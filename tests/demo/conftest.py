@@ -172,6 +172,7 @@ async def demo_app(data_root: Path, demo_env: dict[str, str]) -> AsyncIterator[D
         "PORT": str(port), "FLOWENGINE_DATA": str(data_dir),
         "MIGRATIONS_DIR": str(REPO / "flows" / "migrations"),
         "STATS_INTERVAL": "1s",
+        "PLAYER_ALLOW": "127.0.0.1",  # the tests' HLS servers run on 127.0.0.1
         **demo_env,
     }
     harness = FlowHarness.from_files([FLOW_FILE], environ=environ)

@@ -193,6 +193,25 @@ class DemoServer:
                 self.process.wait(10)
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes ``pid`` started, directly or not (flowrun's embedded servers)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, ppid in parents.items() if ppid == parent]
+        found.extend(children)
+        frontier.extend(children)
+    return found
+
+
 def start_demo(workdir: Path, extra_env: dict[str, str] | None = None,
                timeout: float = 120.0) -> DemoServer:
     """Start ``flowrun flows/kurento.yaml`` on a free port with its data in ``workdir`` and
@@ -208,6 +227,7 @@ def start_demo(workdir: Path, extra_env: dict[str, str] | None = None,
     env.update({
         "FLOWENGINE_DATA": str(workdir / "data"),
         "MEDIA_DIR": str(workdir / "data" / "media"),
+        "PLAYER_ALLOW": "127.0.0.1",  # the tests' HLS servers run on 127.0.0.1
         "PYTHONUNBUFFERED": "1",
     })
     env.update(extra_env or {})

@@ -109,7 +109,8 @@ async def test_bad_request_is_an_error_to_that_client_only(
 async def test_stats_figures_must_be_numbers(demo_app: DemoApp, pair) -> None:
     client, bystander, _ = pair
     own = await client.publish()
-    for bad in ({"frameRate": "fast"}, {"width": True}, {"bitrate": 1e300}):
+    for bad in ({"frameRate": "fast"}, {"width": True}, {"bitrate": 1e300},
+                {"frameRate": 10 ** 400}, {"height": -(10 ** 400)}):
         error = await client.error_for({"id": "stats", "sessionId": own, "stats": bad})
         field = next(iter(bad))
         assert error["message"] == f"stats.{field} must be a number or null"
@@ -122,7 +123,10 @@ async def test_candidate_must_be_a_candidate(demo_app: DemoApp, pair) -> None:
     client, bystander, _ = pair
     own = await client.publish()
     for bad in (None, "candidate:1 1 udp 1 127.0.0.1 9 typ host", {"sdpMid": "0"},
-                {"candidate": "c", "sdpMLineIndex": "0"}):
+                {"candidate": "c", "sdpMLineIndex": "0"},
+                {"candidate": "c", "sdpMid": None, "sdpMLineIndex": 0},   # Kurento needs both
+                {"candidate": "c", "sdpMid": "0", "sdpMLineIndex": None},
+                {"candidate": "c", "sdpMid": "0", "sdpMLineIndex": -1}):
         error = await client.error_for({"id": "onIceCandidate", "sessionId": own,
                                         "candidate": bad})
         assert error["message"] == "candidate must be {candidate, sdpMid, sdpMLineIndex}"

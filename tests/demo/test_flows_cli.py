@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FLOW_FILE, REPO, free_port
+from e2ekit import descendants
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -86,25 +87,6 @@ class Running:
             raise AssertionError(f"flowrun did not stop on SIGINT:\n{self.output()}") from None
 
 
-def _descendants(pid: int) -> list[int]:
-    """Processes started by flowrun, directly or not (the embedded servers)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = [], [pid]
-    while frontier:
-        parent = frontier.pop()
-        children = [child for child, ppid in parents.items() if ppid == parent]
-        found.extend(children)
-        frontier.extend(children)
-    return found
-
-
 def test_flowrun_starts_everything_prints_the_url_and_stops_cleanly(data_root: Path) -> None:
     data_dir = data_root / "data"
     port = free_port()
@@ -129,7 +111,7 @@ def test_flowrun_starts_everything_prints_the_url_and_stops_cleanly(data_root: P
             assert status == 200 and b"<html" in body.lower()
         status, body = run.get("/api/sessions")
         assert status == 200 and json.loads(body) == {"sessions": [], "recent": []}
-        started = _descendants(run.process.pid)
+        started = descendants(run.process.pid)
         assert len(started) >= 2  # the media server, PostgreSQL (and its workers)
     finally:
         code = run.stop()
@@ -142,7 +124,7 @@ def test_flowrun_starts_everything_prints_the_url_and_stops_cleanly(data_root: P
     again = Running(data_dir, free_port())
     try:
         again.wait_for("database ready")
-        assert "database schema up to date (1 migration(s))" in again.output()
+        assert "database schema up to date (2 migration(s))" in again.output()
         assert "applied 001_init" not in again.output()
     finally:
         assert again.stop() == 0, again.output()

@@ -117,7 +117,9 @@ def media_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def server(media_dir: Path) -> AsyncIterator[MediaServer]:
-    settings = MediaServerSettings(host="127.0.0.1", port=0, media_dir=media_dir, gc_time=60)
+    # The player tests serve their HLS and RTSP sources on 127.0.0.1: allowed explicitly.
+    settings = MediaServerSettings(host="127.0.0.1", port=0, media_dir=media_dir, gc_time=60,
+                                   player_allow=("127.0.0.1",))
     async with MediaServer(settings) as srv:
         yield srv
 

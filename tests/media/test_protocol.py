@@ -540,7 +540,8 @@ async def test_uri_policies(client, media_dir):
 
 
 async def test_player_hosts_setting(open_client, media_dir):
-    settings = MediaServerSettings(port=0, media_dir=media_dir, player_hosts=("127.0.0.1",))
+    settings = MediaServerSettings(port=0, media_dir=media_dir, player_hosts=("127.0.0.1",),
+                                   player_allow=("127.0.0.1",))
     async with MediaServer(settings) as server:
         client = await open_client(server.url)
         pipeline = await client.create("MediaPipeline")
