@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+#: JavaScript's longest timer (2^31 - 1 ms), in seconds: the bound for a delay a message sets.
+MAX_WAIT = 2_147_483.647
+
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "": 1.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 

@@ -49,6 +49,7 @@ __all__ = [
     "js_typeof",
     "loose_eq",
     "node_red_type",
+    "parse_float",
     "strict_eq",
     "to_number",
     "to_string",
@@ -767,3 +768,19 @@ def js_replace(
         return "".join(p if isinstance(p, str) else p(match) for p in pieces)
 
     return compiled.sub(expand, subject)
+
+
+_FLOAT_PREFIX = re.compile(r"^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def parse_float(value: Any) -> float | None:
+    """JavaScript's ``parseFloat``: a number, or the number a string starts with; else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, str):
+        match = _FLOAT_PREFIX.match(value)
+        if match:
+            return float(match.group())
+    return None

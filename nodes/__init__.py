@@ -1,5 +1,6 @@
 """The built-in node types, one module per type in category folders.
 
-They use only the public API in :mod:`flowengine`, exactly as a plugin's node types do, and are
-found through the same ``flowengine.nodes`` entry point.
+They import only the public plugin API (the modules in ``flowengine.PLUGIN_API``), exactly as a
+plugin's node types do, never one another, and are found through the same ``flowengine.nodes``
+entry point.
 """

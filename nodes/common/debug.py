@@ -20,11 +20,10 @@ import textwrap
 import time
 from typing import Any
 
-from flowengine import Node, compile_path, compile_value
+from flowengine import MISSING, Node, compile_path, compile_value
 from flowengine import schema as s
-from flowengine.expressions import Expression
-from flowengine.jsvalues import inspect
-from flowengine.paths import MISSING
+from flowengine.js import inspect
+from flowengine.jsonata import Expression
 
 console = logging.getLogger("flowengine.debug")
 STATUS_LENGTH = 32  # Node-RED's debugStatusLength

@@ -18,9 +18,16 @@ from typing import Any
 
 from croniter import croniter
 
-from flowengine import ConfigError, Node, compile_path, compile_value, new_msgid, parse_duration
+from flowengine import (
+    MISSING,
+    ConfigError,
+    Node,
+    compile_path,
+    compile_value,
+    new_msgid,
+    parse_duration,
+)
 from flowengine import schema as s
-from flowengine.paths import MISSING
 
 MAX_REPEAT = 2147483  # seconds; Node-RED refuses longer intervals (inject.errors.toolong)
 

@@ -19,9 +19,8 @@ from typing import Any
 from flowengine import ConfigError, Node, NodeError, clone_message, parse_duration
 from flowengine import schema as s
 
-from .link_in import LinkInNode
-
 STATIC, DYNAMIC = "static", "dynamic"
+LINK_IN = "link in"  # the type of the nodes called
 
 
 @dataclass
@@ -115,10 +114,10 @@ class LinkCallNode(Node):
         wanted = msg.get("target") if self._dynamic else self._target
         if isinstance(wanted, str):
             node = runtime.get_node(wanted)
-            if isinstance(node, LinkInNode):
+            if node is not None and node.type == LINK_IN:
                 return node
             if self._dynamic:
-                named = runtime.find_nodes(type=LinkInNode.type, name=wanted)
+                named = runtime.find_nodes(type=LINK_IN, name=wanted)
                 # A unique name in this flow wins; else a name unique among all flows.
                 local = [n for n in named if n.flow.name == self.flow.name]
                 for candidates in (local, named):

@@ -26,18 +26,20 @@ from typing import Any
 from flowengine import (
     MISSING,
     ConfigError,
+    MsgRef,
     Node,
     NodeError,
+    Path,
     PathError,
     clone_message,
     compile_path,
     compile_value,
+    is_reference,
+    parse_path,
 )
 from flowengine import schema as s
-from flowengine.expressions import ExpressionError
-from flowengine.jsvalues import compile_js_regex, js_replace, loose_eq, to_string
-from flowengine.paths import MsgRef, Path, parse_path
-from flowengine.values import is_reference
+from flowengine.js import compile_js_regex, js_replace, loose_eq, to_string
+from flowengine.jsonata import ExpressionError
 
 ACTIONS = ("set", "change", "delete", "move")
 # A context key may name its store: "#:(file)::key".

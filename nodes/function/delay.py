@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-import re
 import textwrap
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -35,26 +34,13 @@ from typing import Any
 
 from flowengine import ConfigError, Node, NodeError, parse_duration
 from flowengine import schema as s
+from flowengine.durations import MAX_WAIT
+from flowengine.js import parse_float
 
 MODES = ("delay", "delayv", "random", "rate", "queue", "timed", "burst")
 DEFAULT_MAX_QUEUE = 10_000
-MAX_WAIT = 2_147_483.647  # seconds: JavaScript's longest timer, a bound for msg.delay
 _NO_FLUSH = object()
 _STATUS_EVERY = 0.5  # seconds between queue-depth status updates (Node-RED's reportDepth)
-_FLOAT_PREFIX = re.compile(r"^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-
-
-def parse_float(value: Any) -> float | None:
-    """JavaScript's ``parseFloat``: a number, or the number a string starts with; else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return None if math.isnan(value) else float(value)
-    if isinstance(value, str):
-        match = _FLOAT_PREFIX.match(value)
-        if match:
-            return float(match.group())
-    return None
 
 
 def flush_count(flush: Any, available: int) -> int:

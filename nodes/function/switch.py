@@ -31,11 +31,11 @@ from flowengine import (
     clone_message,
     compile_path,
     compile_value,
+    is_reference,
     new_msgid,
 )
 from flowengine import schema as s
-from flowengine.expressions import Expression, ExpressionError
-from flowengine.jsvalues import (
+from flowengine.js import (
     compile_js_regex,
     is_empty,
     is_not_empty,
@@ -48,7 +48,7 @@ from flowengine.jsvalues import (
     to_number,
     to_string,
 )
-from flowengine.values import is_reference
+from flowengine.jsonata import Expression, ExpressionError
 
 # A compiled rule: does the property (first argument) of this message (second) match?
 Test = Callable[[Any, dict[str, Any]], bool]

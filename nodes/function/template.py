@@ -15,8 +15,7 @@ import yaml
 
 from flowengine import ConfigError, Node, NodeError, compile_path
 from flowengine import schema as s
-from flowengine.jsonerrors import JSONParseError
-from flowengine.jsonerrors import loads as json_loads
+from flowengine.js import JSONParseError, json_parse
 from flowengine.mustache import Mustache, compile_mustache, render_text
 
 # -- the node --------------------------------------------------------------------------------------
@@ -68,7 +67,7 @@ class TemplateNode(Node):
         value: Any = text
         if self._output == "json":
             try:
-                value = json_loads(text)
+                value = json_parse(text)
             except JSONParseError as exc:
                 raise NodeError(str(exc)) from None
         elif self._output == "yaml":

@@ -40,9 +40,9 @@ from flowengine import (
     parse_duration,
 )
 from flowengine import schema as s
-from flowengine.jsvalues import to_string
+from flowengine.durations import MAX_WAIT
+from flowengine.js import parse_float, to_string
 from flowengine.mustache import Mustache
-from nodes.function.delay import MAX_WAIT, parse_float
 
 _NONE = "_none"
 

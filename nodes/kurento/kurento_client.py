@@ -15,13 +15,11 @@ whether the server is connected.
 from __future__ import annotations
 
 import textwrap
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
 from flowengine import Node, compile_path
 from flowengine import schema as s
-
-if TYPE_CHECKING:
-    from nodes.kurento.kurento_server import KurentoServerNode
+from flowengine.config_nodes import KurentoServer
 
 
 class KurentoClientNode(Node):
@@ -47,12 +45,13 @@ class KurentoClientNode(Node):
 
     def configure(self, config: dict[str, Any]) -> None:
         self._property = compile_path(config["property"], "property")
-        self._server: KurentoServerNode | None = None
+        self._server: KurentoServer | None = None
 
     def on_start(self) -> None:
         # Config nodes have started by now (and the loader checked the reference's type).
-        self._server = self.runtime.get_node(self.config["server"])  # type: ignore[assignment]
-        self._server.shared_status.attach(self)  # type: ignore[union-attr]
+        server = cast(KurentoServer, self.runtime.get_node(self.config["server"]))
+        self._server = server
+        server.shared_status.attach(self)
 
     def on_close(self, removed: bool) -> None:
         if self._server is not None:

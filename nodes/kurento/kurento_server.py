@@ -15,7 +15,8 @@ The runtime holds one :class:`~flowengine.kurento.KurentoClient` per URL (one em
 per media directory), shared by every ``kurento-server`` node naming it; the first node to start
 decides the options, the last one to close closes the client and stops the embedded server.
 
-Public API for node types: ``await server.client()`` (the connected client; raises
+Public API for node types (:class:`flowengine.config_nodes.KurentoServer`):
+``await server.client()`` (the connected client; raises
 :class:`~flowengine.kurento.KurentoConnectionError` naming the URL), :attr:`url`,
 :attr:`shared_status` (a node attached to it shows the connection state as its status).
 """

@@ -1,14 +1,14 @@
 """``http-in``: serve an HTTP endpoint on the shared server and start a flow per request.
 
 Each request becomes ``{payload, req, res, _msgid}``. ``msg["req"]`` (:class:`HttpRequest`) and
-``msg["res"]`` (:class:`HttpResponseHandle`) are plain objects, not dicts, so the runtime never
-copies them: every copy of the message made on fan-out refers to the same request, and the first
-http-response node to reach ``res`` answers it.
+``msg["res"]`` (:class:`flowengine.http.HttpResponseHandle`) are plain objects, not dicts, so the
+runtime never copies them: every copy of the message made on fan-out refers to the same request,
+and the first http-response node to reach ``res`` answers it.
 
 The route handler waits for that answer for the server's ``request_timeout`` and sends 504 when
 none came; a client that goes away first gets nothing and the late answer is dropped quietly.
 When the message fails and no catch node handles the error, the runtime answers 500 at once
-(:meth:`HttpResponseHandle.fail`).
+(:meth:`~flowengine.http.HttpResponseHandle.fail`).
 Request bodies are parsed as Node-RED's http-in does (its ``rawBodyParser`` and body-parser):
 JSON -> object, urlencoded and multipart forms -> dict, text -> str, binary -> bytes.
 """
@@ -27,6 +27,7 @@ from multidict import MultiMapping
 
 from flowengine import Node, new_msgid
 from flowengine import schema as s
+from flowengine.http import HttpResponseHandle
 
 METHODS = ("get", "post", "put", "delete", "patch", "all")
 # application/* subtypes Node-RED reads as bytes; every other application/* is text.
@@ -155,62 +156,6 @@ class HttpRequest(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"<HttpRequest {self.method} {self.url} from {self.remote}>"
-
-
-class HttpResponseHandle:
-    """``msg["res"]``: the answer an http-response node gives, once.
-
-    ``outcome`` is None while the client waits, then ``"answered"``, ``"timeout"`` (the server
-    sent 504) or ``"closed"`` (the server stopped). Shared by every copy of the message.
-    """
-
-    __slots__ = ("_future", "node_id", "outcome", "request")
-
-    def __init__(self, request: web.Request, future: asyncio.Future[web.StreamResponse | None],
-                 node_id: str):
-        self.request = request
-        self.node_id = node_id
-        self.outcome: str | None = None
-        self._future = future
-
-    @property
-    def answered(self) -> bool:
-        """True once the request was answered, timed out or abandoned."""
-        return self.outcome is not None
-
-    @property
-    def connected(self) -> bool:
-        """Whether the client is still there to receive the answer."""
-        transport = self.request.transport
-        return transport is not None and not transport.is_closing()
-
-    def send(self, response: web.StreamResponse) -> bool:
-        """Answer the request; False when it was already answered (or timed out)."""
-        if self.outcome is not None or self._future.done():
-            return False
-        self.outcome = "answered"
-        self._future.set_result(response)
-        return True
-
-    def fail(self, detail: str | None = None) -> bool:
-        """Answer 500 now: the message failed and no catch node handled it. ``detail`` is the
-        body when the server allows error texts; False when already answered."""
-        return self.send(web.Response(status=500, text=detail or "Internal Server Error"))
-
-    def expire(self, outcome: str) -> None:
-        """Mark the request as finished without an answer from the flow."""
-        if self.outcome is None:
-            self.outcome = outcome
-
-    def time_out(self) -> None:
-        """No answer in time: wake the waiting route handler with None (it sends 504)."""
-        if self.outcome is None:
-            self.outcome = "timeout"
-            if not self._future.done():
-                self._future.set_result(None)
-
-    def __repr__(self) -> str:
-        return f"<HttpResponseHandle {self.request.method} {self.request.path_qs}>"
 
 
 class HttpInNode(Node):

@@ -18,7 +18,6 @@ URL placeholders: ``{{name}}`` inserts a message property URL-encoded (``{{paylo
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import math
 import re
@@ -33,12 +32,10 @@ from yarl import URL
 
 from flowengine import MISSING, ConfigError, Node, NodeError, Path, compile_value, parse_duration
 from flowengine import schema as s
-from flowengine.jsvalues import to_string
+from flowengine.http import REQUEST_NODE_HEADER, mark_response_headers, unmodified_response_headers
+from flowengine.js import to_string
 
 SHARED_KEY = "http-client"
-# Node-RED marks the headers of a response so that, copied unchanged into a later request or
-# an http-response, they are not sent back out (content-length, content-encoding...).
-REQUEST_NODE_HEADER = "x-node-red-request-node"
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "use")
 MAX_REDIRECTS = 10
 #: Node-RED's texts (httpin.errors.no-url, common.notification.errors.no-response).
@@ -371,7 +368,7 @@ class HttpRequestNode(Node):
                 headers[key] = f"{headers[key]}, {value}"
             else:
                 headers[key] = value
-        headers[REQUEST_NODE_HEADER] = _headers_hash(headers)
+        mark_response_headers(headers)
         msg["statusCode"] = response.status
         msg["headers"] = headers
         msg["responseUrl"] = str(response.url)
@@ -396,21 +393,6 @@ class HttpRequestNode(Node):
                 self.warn(f"answer of {response.method} {response.url} is not JSON; "
                           "msg.payload is its text")
         msg["payload"] = text
-
-
-def unmodified_response_headers(headers: dict[str, Any]) -> bool:
-    """True when ``headers`` are an http-request answer's ``msg.headers``, unchanged (HR-09)."""
-    mark = headers.get(REQUEST_NODE_HEADER)
-    if mark is None:
-        return False
-    rest = {k: v for k, v in headers.items() if k != REQUEST_NODE_HEADER}
-    return mark == _headers_hash(rest)
-
-
-def _headers_hash(headers: dict[str, Any]) -> str:
-    rest = {k: v for k, v in headers.items() if k != REQUEST_NODE_HEADER}
-    text = json.dumps(rest, sort_keys=True, default=str)
-    return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
 def _query_pairs(payload: dict[str, Any]) -> list[tuple[str, str]]:

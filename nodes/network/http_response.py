@@ -21,9 +21,8 @@ from multidict import CIMultiDict
 
 from flowengine import MISSING, ConfigError, Node, NodeError
 from flowengine import schema as s
-from flowengine.jsvalues import to_string
-from nodes.network.http_in import HttpResponseHandle
-from nodes.network.http_request import REQUEST_NODE_HEADER, unmodified_response_headers
+from flowengine.http import REQUEST_NODE_HEADER, HttpResponseHandle, unmodified_response_headers
+from flowengine.js import to_string
 
 # Computed from the body by the server; a value copied from elsewhere would be wrong.
 _DROPPED_HEADERS = {"content-length", "transfer-encoding", "connection", REQUEST_NODE_HEADER}

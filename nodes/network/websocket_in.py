@@ -10,43 +10,32 @@ Each frame becomes ``{payload, _session: {type: "websocket", id, path}}`` (``url
 ``path`` in client mode): a text frame gives a str, a binary frame bytes. A websocket-out on the
 same endpoint sends a message carrying that ``_session`` back to that peer only.
 
-:class:`WebSocketEndpointNode` is the part websocket-out shares: endpoint lookup and the
-connection status.
+:class:`flowengine.websocket.WebSocketEndpointNode` is the part websocket-out shares: endpoint
+lookup and the connection status.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import textwrap
 from typing import Any
-from urllib.parse import urlsplit
 
-from flowengine import ConfigError, Node
+from flowengine import ConfigError
 from flowengine import schema as s
-from flowengine.server.websocket import (
+from flowengine.js import json_loads as loads
+from flowengine.websocket import (
     DEFAULT_MAX_SIZE,
+    ENDPOINT_FIELDS,
     GOING_AWAY,
     SHUTDOWN_REASON,
-    WebSocketClient,
-    WebSocketEndpoint,
+    WebSocketEndpointNode,
     WebSocketListener,
 )
-from nodes.parsers.json import loads
 
 SIZE_PATTERN = r"^\s*(\d+(?:\.\d+)?)\s*([kKMG]i?B|B)?\s*$"
 _SIZE = re.compile(SIZE_PATTERN)
 _UNITS = {"": 1, "B": 1, "KB": 1000, "KIB": 1024, "MB": 1000 ** 2, "MIB": 1024 ** 2,
           "GB": 1000 ** 3, "GIB": 1024 ** 3}
-
-ENDPOINT_FIELDS: dict[str, Any] = {
-    "path": s.string(description="Listener mode: the path on the shared HTTP server, e.g. "
-                     "/signaling.", minLength=1),
-    "url": s.string(description="Client mode: connect to this ws:// or wss:// URL, "
-                    "reconnecting with backoff (0.5 s doubling up to 30 s).",
-                    pattern=r"^[wW][sS][sS]?://"),
-}
-
 
 def parse_size(value: int | str, field: str = "max_size") -> int:
     """Bytes for ``1048576``, ``"1MiB"``, ``"64KiB"``, ``"500kB"`` (kB = 1000, KiB = 1024)."""
@@ -61,93 +50,6 @@ def parse_size(value: int | str, field: str = "max_size") -> int:
     if size < 1:
         raise ConfigError("must be at least 1 byte", field)
     return size
-
-
-class WebSocketEndpointNode(Node):
-    """Base of websocket-in and websocket-out: finds the shared endpoint and shows its state as
-    the node status (Node-RED's: "connected N" in green, "disconnected" in red)."""
-
-    type = ""  # not a node type itself
-
-    def configure(self, config: dict[str, Any]) -> None:
-        path, url = config.get("path"), config.get("url")
-        if (path is None) == (url is None):
-            raise ConfigError("set either path (listen on the shared server) or url (connect "
-                              "to a server), not both" if path is not None else
-                              "missing websocket endpoint: set path (listen on the shared "
-                              "server) or url (connect to a ws:// or wss:// URL)", "path")
-        if path is not None:
-            self._where_key = "path"
-            self._where = path if path.startswith("/") else "/" + path
-        else:
-            parts = urlsplit(url)
-            if not parts.hostname:
-                raise ConfigError(f"no host in {url!r}", "url")
-            self._where_key = "url"
-            self._where = url
-        self._endpoint: WebSocketEndpoint | None = None
-
-    def session(self, session_id: str) -> dict[str, Any]:
-        """The ``_session`` of a message from (or for) one peer of this endpoint."""
-        return {"type": "websocket", "id": session_id, self._where_key: self._where}
-
-    def endpoint(self) -> WebSocketEndpoint:
-        """The shared listener or client of this node's path or URL."""
-        runtime = self.runtime
-        if self._where_key == "path":
-            path = self._where
-            return runtime.shared(("ws-listener", path),
-                                  lambda: WebSocketListener(runtime.http, path))
-        url = self._where
-        return runtime.shared(("ws-client", url), lambda: WebSocketClient(url))
-
-    async def attach(self, **callbacks: Any) -> WebSocketEndpoint:
-        """Subscribe to the shared endpoint (with the status callbacks) and start it."""
-        endpoint = self._endpoint = self.endpoint()
-        endpoint.subscribe(self, on_state=self._on_state, report=self._report, **callbacks)
-        endpoint.start()
-        if isinstance(endpoint, WebSocketClient):
-            if endpoint.state == "connected":
-                self._on_state("connected", "")
-            return endpoint
-        server = self.runtime.http
-        if (self.is_source or self.runtime.started) and not server.listening:
-            # The runtime listens before starting sources only when a node used the server
-            # by then; a flow whose only HTTP user is a source (or a reload adding the first
-            # one) would otherwise never listen.
-            await server.start()
-        return endpoint
-
-    async def on_close(self, removed: bool) -> None:
-        if self._endpoint is not None:
-            endpoint, self._endpoint = self._endpoint, None
-            await endpoint.release(self)
-        self.status({})
-
-    def connection_status(self, event: str, count: int) -> None:
-        """Status after a peer connected or went away (listener mode)."""
-        if count > 0:
-            self.status({"fill": "green", "shape": "dot", "text": f"connected {count}"})
-        elif event == "disconnect":
-            self.status({"fill": "red", "shape": "ring", "text": "disconnected"})
-
-    def _on_state(self, state: str, detail: str) -> None:
-        if state == "connected":
-            self.status({"fill": "green", "shape": "dot", "text": "connected"})
-        elif state == "connecting":
-            self.status({"fill": "yellow", "shape": "ring", "text": "connecting"})
-        elif state == "error":
-            self.status({"fill": "red", "shape": "ring", "text": f"error: {detail}"[:64]})
-        else:
-            self.status({"fill": "red", "shape": "ring", "text": "disconnected"})
-
-    def _report(self, level: int, text: str) -> None:
-        if level >= logging.WARNING:
-            self.warn(text)
-        elif level >= logging.INFO:
-            self.log(text)
-        else:
-            self.debug(text)
 
 
 class WebSocketInNode(WebSocketEndpointNode):

@@ -13,9 +13,9 @@ import textwrap
 from typing import Any
 
 from flowengine import schema as s
-from flowengine.jsvalues import to_string
-from nodes.network.websocket_in import ENDPOINT_FIELDS, WebSocketEndpointNode
-from nodes.parsers.json import dumps
+from flowengine.js import json_dumps as dumps
+from flowengine.js import to_string
+from flowengine.websocket import ENDPOINT_FIELDS, WebSocketEndpointNode
 
 _BYTES = (bytes, bytearray, memoryview)
 

@@ -46,8 +46,8 @@ from flowengine import (
     parse_duration,
 )
 from flowengine import schema as s
-from flowengine.expressions import Expression, ExpressionError
-from flowengine.jsvalues import to_number, to_string
+from flowengine.js import to_number, to_string
+from flowengine.jsonata import Expression, ExpressionError
 
 AUTO, MANUAL, REDUCE = "auto", "manual", "reduce"
 BUILDS = ("string", "array", "object", "merged", "buffer")

@@ -23,9 +23,16 @@ import math
 import textwrap
 from typing import Any
 
-from flowengine import ConfigError, Node, clone_message, compile_path, compile_value, new_msgid
+from flowengine import (
+    MISSING,
+    ConfigError,
+    Node,
+    clone_message,
+    compile_path,
+    compile_value,
+    new_msgid,
+)
 from flowengine import schema as s
-from flowengine.paths import MISSING
 
 _BYTES = (bytes, bytearray, memoryview)
 

@@ -16,12 +16,12 @@ they reach catch nodes with the SQLSTATE in the text: ``... (SQLSTATE 23505)``.
 from __future__ import annotations
 
 import textwrap
-from typing import Any
+from typing import Any, cast
 
 from flowengine import MISSING, Node
 from flowengine import schema as s
+from flowengine.config_nodes import PostgresServer
 from flowengine.pg import Statement, bind_named, named_placeholders
-from nodes.storage.postgres_server import PostgresServerNode
 
 
 class PostgresNode(Node):
@@ -56,12 +56,11 @@ class PostgresNode(Node):
     def configure(self, config: dict[str, Any]) -> None:
         self._query: str | None = config.get("query")
         self._transaction: bool = config["transaction"]
-        self._server: PostgresServerNode | None = None
+        self._server: PostgresServer | None = None
 
     def on_start(self) -> None:
         # Config nodes have started by now (and the loader checked the reference's type).
-        server = self.runtime.get_node(self.config["server"])
-        assert isinstance(server, PostgresServerNode), server
+        server = cast(PostgresServer, self.runtime.get_node(self.config["server"]))
         self._server = server
         server.shared_status.attach(self)
 

@@ -6,8 +6,9 @@ in ``on_close``, and started again as soon as it exits behind our back (killed, 
 one warning; it dies with the runtime. Any other dsn is a ``postgresql://`` URL.
 
 The node holds one asyncpg pool (:class:`flowengine.pg.Database`). Its public API for node
-types is :meth:`PostgresServerNode.run`, :attr:`address` and :attr:`shared_status` (a node
-attached to it shows the connection state as its status).
+types, declared as :class:`flowengine.config_nodes.PostgresServer`, is :meth:`run`,
+:attr:`address` and :attr:`shared_status` (a node attached to it shows the connection state as
+its status).
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from flowengine.js import json_dumps as dumps
+from flowengine.js import json_loads as loads
 from flowengine.testing import FlowHarness, NodeHarness
-from nodes.parsers.json import dumps, loads
 
 EMPLOYEES = '{"employees":[{"firstName":"John","lastName":"Smith"}]}'
 EMPLOYEES_OBJ = {"employees": [{"firstName": "John", "lastName": "Smith"}]}
