@@ -13,53 +13,20 @@
   :class:`JSONParseError` with V8's message, and :func:`v8_message` words any refused text so.
 """
 
+from flowengine import jsvalues as _jsvalues
 from flowengine.jsjson import LoneSurrogateError
 from flowengine.jsjson import dumps as json_dumps
 from flowengine.jsjson import loads as json_loads
 from flowengine.jsonerrors import JSONParseError, v8_message
 from flowengine.jsonerrors import loads as json_parse
-from flowengine.jsvalues import (
-    compile_js_regex,
-    inspect,
-    is_empty,
-    is_not_empty,
-    is_type,
-    js_ge,
-    js_gt,
-    js_le,
-    js_lt,
-    js_replace,
-    js_typeof,
-    loose_eq,
-    node_red_type,
-    parse_float,
-    strict_eq,
-    to_number,
-    to_string,
-)
+from flowengine.jsvalues import *  # noqa: F403  (the names in jsvalues.__all__)
 
 __all__ = [
+    *_jsvalues.__all__,
     "JSONParseError",
     "LoneSurrogateError",
-    "compile_js_regex",
-    "inspect",
-    "is_empty",
-    "is_not_empty",
-    "is_type",
-    "js_ge",
-    "js_gt",
-    "js_le",
-    "js_lt",
-    "js_replace",
-    "js_typeof",
     "json_dumps",
     "json_loads",
     "json_parse",
-    "loose_eq",
-    "node_red_type",
-    "parse_float",
-    "strict_eq",
-    "to_number",
-    "to_string",
     "v8_message",
 ]

@@ -38,6 +38,7 @@ from flowengine.paths import MISSING
 
 __all__ = [
     "compile_js_regex",
+    "inspect",
     "is_empty",
     "is_not_empty",
     "is_type",
