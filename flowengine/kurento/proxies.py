@@ -146,7 +146,8 @@ def _names() -> Iterator[str]:
         yield operation
         yield from (p.name for p in params)
     for cls in model.CLASSES.values():
-        yield from (p.name for p in (*cls.constructor, *cls.properties))
+        yield from (p.name for p in cls.constructor)
+        yield from (p.name for p in cls.properties)
 
 
 KURENTO_NAMES: dict[str, str] = {name.lower(): name for name in _names()}
