@@ -1,24 +1,54 @@
-"""Kurento protocol support: the asyncio client, the shared sans-I/O JSON-RPC layer and errors.
+"""Kurento protocol support: the shared sans-I/O protocol layer, the asyncio client and errors.
+
+The shared layer, used by the client and by the embedded media server (:mod:`flowengine.media`)
+alike, loads neither the client nor ``websockets``: :mod:`flowengine.kurento.jsonrpc` (framing,
+ids, session id tracking, events), :mod:`flowengine.kurento.errors` (:class:`KurentoError`, the
+code tables and the client's exceptions) and :mod:`flowengine.kurento.model` (the Kurento object
+model, declared once).
 
 :class:`KurentoClient` (:mod:`flowengine.kurento.client`) with its media object proxies
 (:mod:`flowengine.kurento.proxies`) talks to any Kurento-protocol server;
 :class:`EmbeddedMediaServer` (:mod:`flowengine.kurento.embedded`) runs ours as a child process.
-:mod:`flowengine.kurento.jsonrpc` (framing, ids, session id tracking, events) and
-:mod:`flowengine.kurento.errors` (:class:`KurentoError` and the code tables) are shared by the
-asyncio client and the embedded media server (:mod:`flowengine.media`).
+They are imported on first use of their names here.
 """
 
-from flowengine.kurento.client import (
-    ClientEvent,
-    ClientState,
-    KurentoClient,
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from flowengine.kurento.errors import (
     KurentoConnectionError,
+    KurentoError,
     KurentoTimeoutError,
     SessionLostError,
 )
-from flowengine.kurento.embedded import EmbeddedMediaServer, EmbeddedMediaServerError
-from flowengine.kurento.errors import KurentoError
-from flowengine.kurento.proxies import MediaObject, Subscription
+
+if TYPE_CHECKING:
+    from flowengine.kurento.client import ClientEvent, ClientState, KurentoClient
+    from flowengine.kurento.embedded import EmbeddedMediaServer, EmbeddedMediaServerError
+    from flowengine.kurento.proxies import MediaObject, Subscription
+
+_LAZY = {
+    "ClientEvent": "client",
+    "ClientState": "client",
+    "KurentoClient": "client",
+    "EmbeddedMediaServer": "embedded",
+    "EmbeddedMediaServerError": "embedded",
+    "MediaObject": "proxies",
+    "Subscription": "proxies",
+}
+"""Names whose modules load the client's dependencies: imported when first asked for."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ClientEvent",

@@ -56,7 +56,7 @@ import contextlib
 import enum
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,7 +68,10 @@ from flowengine.kurento.errors import (
     INVALID_SESSION,
     MEDIA_OBJECT_NOT_FOUND,
     METHOD_NOT_FOUND,
+    KurentoConnectionError,
     KurentoError,
+    KurentoTimeoutError,
+    SessionLostError,
 )
 from flowengine.kurento.jsonrpc import (
     ClientSession,
@@ -77,13 +80,8 @@ from flowengine.kurento.jsonrpc import (
     parse_event,
     parse_incoming,
 )
-from flowengine.kurento.proxies import (
-    SERVER_MANAGER_ID,
-    EventCallback,
-    MediaObject,
-    camel_name,
-    to_wire,
-)
+from flowengine.kurento.model import SERVER_MANAGER_ID
+from flowengine.kurento.proxies import EventCallback, MediaObject, camel_name, to_wire
 
 log = logging.getLogger("flowengine.kurento")
 
@@ -104,34 +102,6 @@ class ClientState(enum.Enum):
     OPEN = "open"
     RECONNECTING = "reconnecting"
     CLOSED = "closed"
-
-
-class KurentoConnectionError(ConnectionError):
-    """The client could not reach the server, lost the connection before an answer arrived,
-    or is closed. ``url`` names the server."""
-
-    def __init__(self, message: str, url: str):
-        super().__init__(message)
-        self.url = url
-
-
-class KurentoTimeoutError(TimeoutError):
-    """A request got no answer within its timeout."""
-
-    def __init__(self, message: str, method: str, timeout: float):
-        super().__init__(message)
-        self.method = method
-        self.timeout = timeout
-
-
-class SessionLostError(KurentoError):
-    """The server no longer knows the session an object or listener belonged to (it restarted,
-    or garbage-collected the session while the client was disconnected): the object is gone.
-    Code 40007 INVALID_SESSION, as the server's answer to ``connect``."""
-
-    def __init__(self, message: str, session_id: str | None):
-        super().__init__(INVALID_SESSION, message)
-        self.session_id = session_id
 
 
 @dataclass(frozen=True)
@@ -271,6 +241,10 @@ class KurentoClient:
     ``reconnect_timeout`` is how long to try reconnecting after the socket dropped (0: close at
     once). ``max_frame_size``, ``max_in_flight`` and ``max_callback_tasks`` are the bounds
     described in the module docstring.
+
+    Its proxies use it only through :class:`~flowengine.kurento.proxies.ProxyHost`
+    (``epoch``, :meth:`proxy`, :meth:`create`, :meth:`check_proxy`, :meth:`object_request`,
+    :meth:`forget`, :meth:`listen`, :meth:`unlisten`, :meth:`next_event`).
     """
 
     def __init__(
@@ -302,7 +276,8 @@ class KurentoClient:
         self._pending: dict[int, _Pending] = {}
         self._slot_free = asyncio.Event()  # set whenever fewer than max_in_flight are pending
         self._slot_free.set()
-        self._epoch = 0  # counts lost sessions; proxies of an older epoch are dead
+        #: Counts the sessions the client lost: proxies made in an older epoch are dead.
+        self.epoch = 0
         self._lost_sessions: dict[int, str] = {}  # epoch -> the session id it had
         self._unreported_loss: str | None = None  # a lost session not yet told to listeners
         self._objects: dict[str, MediaObject] = {}
@@ -488,7 +463,7 @@ class KurentoClient:
         check that it exists)."""
         proxy = self._objects.get(object_id)
         if proxy is None:
-            proxy = MediaObject(self, object_id, epoch=self._epoch)
+            proxy = MediaObject(self, object_id, epoch=self.epoch)
             self._objects[object_id] = proxy
         return proxy
 
@@ -510,10 +485,12 @@ class KurentoClient:
         """Send a ``ping``; raises if the server does not answer in time."""
         await self.request("ping", None, timeout=timeout)
 
-    def _check_epoch(self, proxy: MediaObject) -> None:
+    def check_proxy(self, proxy: MediaObject) -> None:
+        """Raise :class:`KurentoConnectionError` when the client is closed,
+        :class:`SessionLostError` when ``proxy``'s session was lost."""
         if self._state is ClientState.CLOSED:
             raise self._closed_error()
-        if proxy._epoch != self._epoch:
+        if proxy.epoch != self.epoch:
             raise self._session_lost_error(proxy)
 
     def _closed_error(self) -> KurentoConnectionError:
@@ -526,10 +503,10 @@ class KurentoClient:
             f"{proxy.type} {proxy.id} is gone: the media server at {self.url} lost the "
             f"session it belonged to (restarted, or garbage-collected it while the client "
             f"was disconnected)",
-            self._lost_sessions.get(proxy._epoch),
+            self._lost_sessions.get(proxy.epoch),
         )
 
-    def _forget(self, object_id: str) -> None:
+    def forget(self, object_id: str) -> None:
         """The object was released: drop its proxy and listeners, and its children's."""
         prefix = object_id + "/"
         for oid in [o for o in self._objects if o == object_id or o.startswith(prefix)]:
@@ -548,16 +525,17 @@ class KurentoClient:
         """Send one JSON-RPC request and return its ``result`` (raises :class:`KurentoError`
         for an error response). The session id is added to ``params``. While reconnecting, the
         request waits for the connection (within ``timeout``)."""
-        return await self._request(method, params, timeout, None)
+        return await self.object_request(None, method, params, timeout)
 
-    async def _request(
+    async def object_request(
         self,
+        target: MediaObject | None,
         method: str,
         params: dict[str, Any] | None,
-        timeout: float | None,
-        proxy: MediaObject | None,
+        timeout: float | None = None,
     ) -> Any:
-        """:meth:`request`; with ``proxy``, fail if its session is lost before sending."""
+        """:meth:`request` about ``target`` (a proxy's call): fails with
+        :class:`SessionLostError` if its session is lost before the request is sent."""
         timeout = self.timeout if timeout is None else timeout
         try:
             async with asyncio.timeout(timeout):
@@ -565,8 +543,8 @@ class KurentoClient:
                     await self._open.wait()
                     if self._state is ClientState.CLOSED:
                         raise self._closed_error()
-                    if proxy is not None and proxy._epoch != self._epoch:
-                        raise self._session_lost_error(proxy)
+                    if target is not None and target.epoch != self.epoch:
+                        raise self._session_lost_error(target)
                     if len(self._pending) >= self.max_in_flight:
                         self._slot_free.clear()
                         await self._slot_free.wait()
@@ -705,7 +683,7 @@ class KurentoClient:
         key = (target.id, event)
         slot = self._slots.get(key)
         if slot is None:
-            slot = self._slots[key] = _EventSlot(target.id, event, self._epoch)
+            slot = self._slots[key] = _EventSlot(target.id, event, self.epoch)
         if slot.confirmed is None:
             slot.confirmed = asyncio.ensure_future(self._subscribe(slot))
             slot.confirmed.add_done_callback(self._subscribe_done)
@@ -756,15 +734,19 @@ class KurentoClient:
         if not future.cancelled() and future.exception() is not None:
             log.warning("kurento: subscribe failed: %s", future.exception())
 
-    def _add_listener(
+    def listen(
         self, target: MediaObject, event: str, callback: EventCallback
     ) -> asyncio.Future[str | None]:
+        """Call ``callback`` for every ``event`` of ``target`` (its proxy's ``on``); the first
+        listener subscribes on the server. The future gives the subscription id."""
         slot = self._slot(target, event)
         slot.callbacks.append(callback)
         assert slot.confirmed is not None
         return slot.confirmed
 
-    def _remove_listener(self, object_id: str, event: str, callback: EventCallback | None) -> None:
+    def unlisten(self, object_id: str, event: str, callback: EventCallback | None) -> None:
+        """Remove ``callback`` (every listener of ``event`` when None); the last one removed
+        unsubscribes."""
         slot = self._slots.get((object_id, event))
         if slot is None:
             return
@@ -776,7 +758,11 @@ class KurentoClient:
         if not slot.wanted:
             self._drop_slot(slot)
 
-    def _wait_event(self, target: MediaObject, event: str, timeout: float | None) -> Any:
+    def next_event(
+        self, target: MediaObject, event: str, timeout: float | None
+    ) -> Awaitable[dict[str, Any]]:
+        """The ``data`` of the next ``event`` of ``target`` (its proxy's ``once``); listening
+        starts now."""
         slot = self._slot(target, event)
         waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         slot.waiters.append(waiter)
@@ -811,7 +797,7 @@ class KurentoClient:
             subscription is None
             or self._state is not ClientState.OPEN
             or conn is None
-            or slot.epoch != self._epoch
+            or slot.epoch != self.epoch
         ):
             return  # a subscription left on the server only sends events nobody listens to
         future = self._send(
@@ -930,9 +916,9 @@ class KurentoClient:
         log.warning(
             "kurento: %s no longer knows session %s; its objects are gone", self.url, session_id
         )
-        self._lost_sessions[self._epoch] = session_id
+        self._lost_sessions[self.epoch] = session_id
         self._unreported_loss = session_id  # told to listeners once reconnected
-        self._epoch += 1
+        self.epoch += 1
         self._session.session_id = None
         error = SessionLostError(
             f"the media server at {self.url} lost session {session_id} "

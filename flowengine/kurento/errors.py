@@ -9,7 +9,9 @@ Two layers of codes exist on the wire:
 
 Both the client and the media server use this module: the server raises ``KurentoError`` and
 turns it into an error object with :meth:`KurentoError.to_error_object`; the client rebuilds the
-exception from a response with :meth:`KurentoError.from_error_object`. This module does no I/O.
+exception from a response with :meth:`KurentoError.from_error_object`. The client's own failures
+(:class:`KurentoConnectionError`, :class:`KurentoTimeoutError`, :class:`SessionLostError`) are
+declared here too, so code that catches them need not import the client. This module does no I/O.
 """
 
 from __future__ import annotations
@@ -196,6 +198,37 @@ class KurentoError(Exception):
             err.data = {"value": data}
             err.type = None
         return err
+
+
+# --- the client's own failures -------------------------------------------------------------------
+
+
+class KurentoConnectionError(ConnectionError):
+    """The client could not reach the server, lost the connection before an answer arrived,
+    or is closed. ``url`` names the server."""
+
+    def __init__(self, message: str, url: str):
+        super().__init__(message)
+        self.url = url
+
+
+class KurentoTimeoutError(TimeoutError):
+    """A request got no answer within its timeout."""
+
+    def __init__(self, message: str, method: str, timeout: float):
+        super().__init__(message)
+        self.method = method
+        self.timeout = timeout
+
+
+class SessionLostError(KurentoError):
+    """The server no longer knows the session an object or listener belonged to (it restarted,
+    or garbage-collected the session while the client was disconnected): the object is gone.
+    Code 40007 INVALID_SESSION, as the server's answer to ``connect``."""
+
+    def __init__(self, message: str, session_id: str | None):
+        super().__init__(INVALID_SESSION, message)
+        self.session_id = session_id
 
 
 # --- shorthand constructors for the errors the server raises most ---------------------------------

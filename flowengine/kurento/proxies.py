@@ -12,15 +12,19 @@ state of its own beyond the id: every method call is one ``invoke`` on the serve
     await pipeline.release()
 
 Names: a Python call ``ep.process_offer`` and Kurento's own ``ep.processOffer`` are the same
-operation. snake_case becomes camelCase, with Kurento's irregular names (``getICECandidatePairs``,
-``externalIPv4``) looked up in :data:`IRREGULAR_NAMES`. Keyword arguments are converted the same
-way (``media_type=`` -> ``mediaType``). Positional arguments need the operation's parameter names,
-which :data:`SIGNATURES` lists for the methods of the Kurento object model; a setter
-``set_<prop>(value)`` sends ``{"<prop>": value}``. Proxies given as arguments are sent as their
-ids; dicts (complex types such as ``IceCandidate``) are sent with Kurento's field names, with
-``__module__``/``__type__`` added where the parameter's type is known (:data:`PARAM_TYPES`), as
-the JavaScript client does. Results are returned as the server sent them, except the object
-references of :data:`OBJECT_RESULTS`, which become proxies.
+operation. snake_case becomes camelCase, with the object model's own spelling where the plain
+conversion would get it wrong (``getICECandidatePairs``, ``externalIPv4``: :data:`KURENTO_NAMES`).
+Keyword arguments are converted the same way (``media_type=`` -> ``mediaType``). Positional
+arguments need the operation's parameter names, which :data:`SIGNATURES` lists for the methods of
+the Kurento object model; a setter ``set_<prop>(value)`` sends ``{"<prop>": value}``. Proxies
+given as arguments are sent as their ids; dicts (complex types such as ``IceCandidate``) are sent
+with Kurento's field names, with ``__module__``/``__type__`` added where the parameter's type is
+known (:data:`PARAM_TYPES`), as the JavaScript client does. Results are returned as the server
+sent them, except the object references of :data:`OBJECT_RESULTS`, which become proxies. These
+tables are derived from :mod:`flowengine.kurento.model`, the object model the media server
+implements; operations outside it (modules of a real KMS) work by keyword arguments.
+
+A proxy reaches its client only through :class:`ProxyHost`.
 
 Events: ``ep.on("IceCandidateFound", callback)`` (sync or async callback, called with the
 event's ``data`` dict), ``await ep.once("IceGatheringDone")``, ``ep.off(...)``. The first
@@ -33,99 +37,137 @@ from __future__ import annotations
 import asyncio
 import enum
 import re
-from collections.abc import Awaitable, Callable, Generator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Generator, Iterator, Mapping
+from typing import Any, Protocol
 
+from flowengine.kurento import model
 from flowengine.kurento.errors import KurentoError
-
-if TYPE_CHECKING:
-    from flowengine.kurento.client import KurentoClient
+from flowengine.kurento.jsonrpc import complex_value
 
 EventCallback = Callable[[dict[str, Any]], Any]
 """An event listener: called with the event's ``data``; may return an awaitable."""
 
-SERVER_MANAGER_ID = "manager_ServerManager"
-"""The id of the ServerManager singleton (section 4.3)."""
 
-# Parameter names, in order, of the object model's operations (section 8). Only needed to map
-# positional arguments; keyword arguments work for any operation.
-SIGNATURES: dict[str, tuple[str, ...]] = {
-    # MediaObject
-    "addTag": ("key", "value"),
-    "removeTag": ("key",),
-    "getTag": ("key",),
-    # MediaElement
-    "connect": ("sink", "mediaType", "sourceMediaDescription", "sinkMediaDescription"),
-    "disconnect": ("sink", "mediaType", "sourceMediaDescription", "sinkMediaDescription"),
-    "getSourceConnections": ("mediaType", "description"),
-    "getSinkConnections": ("mediaType", "description"),
-    "setAudioFormat": ("caps",),
-    "setVideoFormat": ("caps",),
-    "getStats": ("mediaType",),
-    "isMediaFlowingIn": ("mediaType", "sinkMediaDescription"),
-    "isMediaFlowingOut": ("mediaType", "sourceMediaDescription"),
-    "isMediaTranscoding": ("mediaType", "binName"),
-    "getGstreamerDot": ("details",),
-    "dumpGstreamerDot": ("details",),
-    # SdpEndpoint
-    "generateOffer": ("options",),
-    "processOffer": ("offer",),
-    "processAnswer": ("answer",),
-    # WebRtcEndpoint
-    "addIceCandidate": ("candidate",),
-    "createDataChannel": ("label", "ordered", "maxPacketLifeTime", "maxRetransmits", "protocol"),
-    "closeDataChannel": ("channelId",),
-    # DispatcherOneToMany (Dispatcher.connect(source, sink): pass them by name)
-    "setSource": ("source",),
-    # FaceOverlayFilter, GStreamerFilter
-    "setOverlayedImage": (
-        "uri", "offsetXPercent", "offsetYPercent", "widthPercent", "heightPercent",
-    ),
-    "setElementProperty": ("propertyName", "propertyValue"),
-    # ServerManager
-    "getKmd": ("moduleName",),
-    "getUsedCpu": ("interval",),
-}
+class ProxyHost(Protocol):
+    """What a :class:`MediaObject` needs of its client, and all it uses of it;
+    :class:`~flowengine.kurento.KurentoClient` implements it."""
+
+    epoch: int
+    """Counts the sessions the client lost: proxies made in an older epoch are dead."""
+
+    def proxy(self, object_id: str) -> MediaObject:
+        """The proxy of ``object_id`` (no request is made)."""
+        ...
+
+    async def create(self, type_name: str, **params: Any) -> MediaObject:
+        """Create a media object with these constructor params; its proxy."""
+        ...
+
+    def check_proxy(self, proxy: MediaObject) -> None:
+        """Raise when the client is closed or ``proxy``'s session was lost."""
+        ...
+
+    async def object_request(
+        self, target: MediaObject, method: str, params: dict[str, Any], timeout: float | None
+    ) -> Any:
+        """One request about ``target``, which fails if its session is lost before it is sent;
+        the ``result`` (``timeout`` None: the client's)."""
+        ...
+
+    def forget(self, object_id: str) -> None:
+        """The object was released: drop its proxy and listeners, and its children's."""
+        ...
+
+    def listen(
+        self, target: MediaObject, event: str, callback: EventCallback
+    ) -> asyncio.Future[str | None]:
+        """Add a listener; the future gives the server's subscription id."""
+        ...
+
+    def unlisten(self, object_id: str, event: str, callback: EventCallback | None) -> None:
+        """Remove a listener (every listener of ``event`` when ``callback`` is None)."""
+        ...
+
+    def next_event(
+        self, target: MediaObject, event: str, timeout: float | None
+    ) -> Awaitable[dict[str, Any]]:
+        """The ``data`` of the next ``event`` of ``target``."""
+        ...
+
+
+# --- the client's tables, derived from the object model (flowengine.kurento.model) ---------------
+
+
+def _operations() -> Iterator[tuple[str, tuple[model.Param, ...], str | None]]:
+    """``(operation, params, result type)`` of every method and property accessor of the
+    model, classes in declaration order (ancestors first)."""
+    for cls in model.CLASSES.values():
+        for method in cls.methods:
+            yield method.name, method.params, method.returns
+        for prop in cls.properties:
+            yield prop.getter, (), prop.type
+            if prop.settable:
+                yield prop.setter, (model.Param(prop.name, prop.type),), None
+
+
+def _signatures() -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for cls in model.CLASSES.values():
+        for method in cls.methods:
+            if method.params:
+                # Declared again with other params by a later class (Dispatcher.connect(source,
+                # sink) after MediaElement.connect): the first declaration wins.
+                out.setdefault(method.name, tuple(p.name for p in method.params))
+    return out
+
+
+SIGNATURES: dict[str, tuple[str, ...]] = _signatures()
+"""Parameter names, in order, of the model's methods that take any. Only needed to map
+positional arguments; keyword arguments work for any operation. A one-argument setter
+``set<Prop>(value)`` names its argument after the property without this table."""
 
 PARAM_TYPES: dict[tuple[str, str], str] = {
-    ("addIceCandidate", "candidate"): "IceCandidate",
-    ("generateOffer", "options"): "OfferOptions",
-    ("setAudioFormat", "caps"): "AudioCaps",
-    ("setVideoFormat", "caps"): "VideoCaps",
-    ("setRembParams", "rembParams"): "RembParams",
+    (operation, param.name): param.type
+    for operation, params, _ in _operations()
+    for param in params
+    if param.type in model.COMPLEX_TYPES
 }
 """Complex parameter types: a dict given without ``__type__`` gets the Kurento type tags."""
 
 OBJECT_RESULTS: dict[str, bool] = {
-    "getMediaPipeline": False,
-    "getParent": False,
-    "getChildren": True,
-    "getPipelines": True,
+    operation: result.endswith("[]")
+    for operation, _, result in _operations()
+    if result is not None and result.removesuffix("[]") in model.CLASSES
 }
 """Operations whose result is an object id (False) or a list of ids (True): returned as proxies."""
 
-IRREGULAR_NAMES: dict[str, str] = {
-    "get_ice_candidate_pairs": "getICECandidatePairs",
-    "ice_candidate_pairs": "ICECandidatePairs",
-    "get_external_ipv4": "getExternalIPv4",
-    "set_external_ipv4": "setExternalIPv4",
-    "external_ipv4": "externalIPv4",
-    "get_external_ipv6": "getExternalIPv6",
-    "set_external_ipv6": "setExternalIPv6",
-    "external_ipv6": "externalIPv6",
-}
-"""snake_case names whose Kurento spelling the plain conversion would get wrong."""
+def _names() -> Iterator[str]:
+    for operation, params, _ in _operations():
+        yield operation
+        yield from (p.name for p in params)
+    for cls in model.CLASSES.values():
+        yield from (p.name for p in cls.constructor)
+        yield from (p.name for p in cls.properties)
+
+
+KURENTO_NAMES: dict[str, str] = {name.lower(): name for name in _names()}
+"""Every operation, parameter and property name of the model by its folded spelling (lower case, no
+underscores): a snake_case name finds Kurento's spelling here whatever the plain conversion would
+make of its acronyms (``get_ice_candidate_pairs`` -> ``getICECandidatePairs``, ``external_ipv4``
+-> ``externalIPv4``)."""
 
 _SNAKE = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)+$")
 
 
 def camel_name(name: str) -> str:
-    """Kurento's name for a Python name: ``process_offer`` -> ``processOffer``; names that are
-    already camelCase (or have no underscore) are returned unchanged."""
-    if name in IRREGULAR_NAMES:
-        return IRREGULAR_NAMES[name]
+    """Kurento's name for a Python name: ``process_offer`` -> ``processOffer``, the model's own
+    spelling where it has one (:data:`KURENTO_NAMES`); names that are already camelCase (or have
+    no underscore) are returned unchanged."""
     if not _SNAKE.match(name):
         return name
+    known = KURENTO_NAMES.get(name.replace("_", ""))
+    if known is not None:
+        return known
     first, *rest = name.split("_")
     return first + "".join(part[:1].upper() + part[1:] for part in rest)
 
@@ -184,7 +226,7 @@ def wire_params(operation: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]
         value = to_wire(value)
         tag = PARAM_TYPES.get((operation, name))
         if tag and isinstance(value, dict) and "__type__" not in value:
-            value = {**value, "__module__": "kurento", "__type__": tag}
+            value = complex_value(tag, value, model.COMPLEX_TYPES[tag].module)
         out[name] = value
     return out
 
@@ -231,19 +273,20 @@ class MediaObject:
     """A proxy of one media object on the server; see the module docstring.
 
     Attributes: ``id`` (the server's object id), ``type`` (the class name, e.g.
-    ``"WebRtcEndpoint"``), ``client`` (the :class:`~flowengine.kurento.KurentoClient`).
-    Two proxies are equal when they name the same object on the same client. Proxies made
+    ``"WebRtcEndpoint"``), ``client`` (the :class:`~flowengine.kurento.KurentoClient`, seen as
+    its :class:`ProxyHost`), ``epoch`` (the client's :attr:`ProxyHost.epoch` when the proxy was
+    made). Two proxies are equal when they name the same object on the same client. Proxies made
     before the client lost its session (:class:`~flowengine.kurento.SessionLostError`) raise
     that error on every call.
     """
 
     def __init__(
-        self, client: KurentoClient, object_id: str, type_name: str | None = None, *, epoch: int = 0
+        self, client: ProxyHost, object_id: str, type_name: str | None = None, *, epoch: int = 0
     ):
         self.client = client
         self.id = object_id
         self.type = type_name or object_type(object_id)
-        self._epoch = epoch
+        self.epoch = epoch
 
     # -- calls ----------------------------------------------------------------------------------
 
@@ -264,11 +307,11 @@ class MediaObject:
         return await self._call(name, wire_params(name, (), merged), timeout)
 
     async def _call(self, operation: str, params: dict[str, Any], timeout: float | None) -> Any:
-        self.client._check_epoch(self)
+        self.client.check_proxy(self)
         request: dict[str, Any] = {"object": self.id, "operation": operation}
         if params:  # the JS client leaves operationParams out when there are none
             request["operationParams"] = params
-        result = await self.client._request("invoke", request, timeout, self)
+        result = await self.client.object_request(self, "invoke", request, timeout)
         value = result.get("value") if isinstance(result, dict) else None
         many = OBJECT_RESULTS.get(operation)
         if many is None or value is None:
@@ -336,16 +379,16 @@ class MediaObject:
         """Release the object on the server (a pipeline releases its elements) and drop every
         listener of it and of its children. Releasing twice is not an error, nor releasing an
         object whose session the server lost (it is gone already)."""
-        if self._epoch != self.client._epoch:
+        if self.epoch != self.client.epoch:
             return
-        self.client._check_epoch(self)  # a closed client
+        self.client.check_proxy(self)  # a closed client
         try:
-            await self.client._request("release", {"object": self.id}, None, self)
+            await self.client.object_request(self, "release", {"object": self.id}, None)
         except KurentoError:
-            if self._epoch != self.client._epoch:
+            if self.epoch != self.client.epoch:
                 return  # the session was lost while the request waited for a connection
             raise
-        self.client._forget(self.id)
+        self.client.forget(self.id)
 
     # -- events ---------------------------------------------------------------------------------
 
@@ -354,21 +397,21 @@ class MediaObject:
         callback runs as a task. Await the returned :class:`Subscription` to be sure the server
         subscribed (do so before e.g. ``gather_candidates``; the subscribe request is sent
         before any later call either way)."""
-        self.client._check_epoch(self)
-        confirmed = self.client._add_listener(self, event, callback)
+        self.client.check_proxy(self)
+        confirmed = self.client.listen(self, event, callback)
         return Subscription(self, event, callback, confirmed)
 
     def off(self, event: str, callback: EventCallback | None = None) -> None:
         """Remove ``callback`` (every listener of ``event`` when None); the last one removed
         sends ``unsubscribe``."""
-        self.client._remove_listener(self.id, event, callback)
+        self.client.unlisten(self.id, event, callback)
 
     def once(self, event: str, timeout: float | None = None) -> Awaitable[dict[str, Any]]:
         """The ``data`` of the next ``event`` of this object. Listening starts when ``once`` is
         called, so ``done = ep.once("IceGatheringDone")`` before ``gather_candidates()`` and
         ``await done`` afterwards misses nothing. ``timeout`` in seconds (TimeoutError)."""
-        self.client._check_epoch(self)
-        return self.client._wait_event(self, event, timeout)
+        self.client.check_proxy(self)
+        return self.client.next_event(self, event, timeout)
 
     # -- identity -------------------------------------------------------------------------------
 

@@ -2,8 +2,8 @@
 
 Layout: :mod:`~flowengine.media.server` (WebSocket, connections),
 :mod:`~flowengine.media.dispatch` (the protocol methods), :mod:`~flowengine.media.sessions`
-(sessions, object registry, GC), :mod:`~flowengine.media.model` and
-:mod:`~flowengine.media.marshal` (the kmd object model and parameter checks),
+(sessions, object registry, GC), :mod:`~flowengine.media.marshal` (parameter checks against
+the kmd object model, :mod:`flowengine.kurento.model`, which the client shares),
 :mod:`~flowengine.media.elements` (one module per Kurento class) and
 :mod:`~flowengine.media.engine` (hubs, transcoding, aiortc and PyAV plumbing).
 

@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from flowengine.kurento import errors
+from flowengine.kurento import errors, model
 from flowengine.kurento.errors import KurentoError
 from flowengine.kurento.jsonrpc import (
     InvalidFrame,
@@ -29,7 +29,6 @@ from flowengine.kurento.jsonrpc import (
     notification_not_allowed,
     parse_request,
 )
-from flowengine.media import model
 from flowengine.media.context import ServerContext
 from flowengine.media.elements.media_object import MediaObjectImpl, snake
 from flowengine.media.marshal import bind, method_not_found, unmarshal

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from flowengine.kurento import model
 from flowengine.kurento.errors import MALFORMED_TRANSACTION, KurentoError, marshall_error
 from flowengine.kurento.jsonrpc import TYPE_TAGS
-from flowengine.media import model
 
 Resolver = Callable[[str], Any]
 """Turns an object id into the object (raising 40101); used for remote-class params."""

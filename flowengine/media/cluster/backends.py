@@ -33,11 +33,11 @@ import aiohttp
 
 from flowengine.kurento.embedded import EmbeddedMediaServer
 from flowengine.kurento.jsonrpc import Notification, parse_event
+from flowengine.kurento.model import SERVER_MANAGER_ID as MANAGER
 from flowengine.media.cluster.upstream import BackendGone, Upstream
 
 log = logging.getLogger("flowengine.media.cluster")
 
-MANAGER = "manager_ServerManager"
 CALL_TIMEOUT = 20.0
 """Seconds a backend may take to answer a forwarded request."""
 

@@ -39,9 +39,8 @@ from typing import Any, ClassVar
 from aiortc.codecs.h264 import h264_depayload
 from aiortc.codecs.vpx import Vp8Encoder, vp8_depayload
 
-from flowengine.kurento import errors
+from flowengine.kurento import errors, model
 from flowengine.kurento.errors import KurentoError
-from flowengine.media import model
 from flowengine.media.elements.media_element import MediaElementImpl
 from flowengine.media.elements.media_pipeline import MediaPipelineImpl
 from flowengine.media.engine.hub import HubReader

@@ -21,8 +21,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any, ClassVar
 
+from flowengine.kurento import model
 from flowengine.kurento.errors import MEDIA_OBJECT_ILLEGAL_PARAM_ERROR, KurentoError
-from flowengine.media import model
 from flowengine.media.elements.hub import HubImpl, HubPortImpl
 from flowengine.media.engine.hub import HubReader, MediaHub, ReaderClosed
 from flowengine.media.engine.mixer import CompositeMixer

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from flowengine.kurento import model
 from flowengine.kurento.errors import CONNECT_ERROR, KurentoError
-from flowengine.media import model
 from flowengine.media.elements.hub import KINDS, HubImpl, HubPortImpl
 from flowengine.media.engine.hub import MediaHub
 

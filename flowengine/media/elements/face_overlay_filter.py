@@ -26,13 +26,13 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from flowengine.kurento import model
 from flowengine.kurento.errors import (
     MEDIA_OBJECT_ILLEGAL_PARAM_ERROR,
     URI_PATH_FILE_NOT_FOUND,
     KurentoError,
     error_type_for,
 )
-from flowengine.media import model
 from flowengine.media.elements.filter import FilterImpl
 from flowengine.media.elements.uri_endpoint import file_path, inside
 from flowengine.media.engine.face_overlay import FaceOverlayer, Overlay, decode_image

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, ClassVar
 
-from flowengine.media import model
+from flowengine.kurento import model
 from flowengine.media.elements.media_element import MediaElementImpl
 from flowengine.media.engine.frame_worker import FrameWorker, Process
 from flowengine.media.engine.hub import HubReader, MediaHub, ReaderClosed

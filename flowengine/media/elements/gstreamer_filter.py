@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from flowengine.kurento import model
 from flowengine.kurento.errors import MARSHALL_ERROR, NOT_IMPLEMENTED, KurentoError
-from flowengine.media import model
 from flowengine.media.elements.filter import FilterImpl
 from flowengine.media.engine.gst_command import CommandError, Processor, parse, processor
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 from typing import Any, ClassVar
 
-from flowengine.media import model
+from flowengine.kurento import model
 from flowengine.media.elements.media_element import MediaElementImpl
 from flowengine.media.elements.media_object import MediaObjectImpl
 from flowengine.media.engine.hub import MediaHub

@@ -23,13 +23,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from flowengine.kurento import model
 from flowengine.kurento.errors import (
     CONNECT_ERROR,
     MEDIA_OBJECT_ILLEGAL_PARAM_ERROR,
     KurentoError,
 )
 from flowengine.kurento.jsonrpc import complex_value
-from flowengine.media import model
 from flowengine.media.elements.media_object import MediaObjectImpl
 from flowengine.media.engine.hub import MediaHub
 from flowengine.media.engine.latency import ArrivalLog

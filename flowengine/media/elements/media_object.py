@@ -13,9 +13,9 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from flowengine.kurento import model
 from flowengine.kurento.errors import MEDIA_OBJECT_TAG_KEY_NOT_FOUND, KurentoError
 from flowengine.kurento.jsonrpc import complex_value
-from flowengine.media import model
 
 if TYPE_CHECKING:
     from flowengine.media.context import ServerContext
@@ -33,7 +33,7 @@ def snake(name: str) -> str:
 class MediaObjectImpl:
     """Server-side implementation of ``kurento.MediaObject``.
 
-    Subclasses set ``remote_class`` (their :mod:`~flowengine.media.model` declaration) and
+    Subclasses set ``remote_class`` (their :mod:`~flowengine.kurento.model` declaration) and
     implement operations as snake_case methods (sync or async). ``release()`` must be
     idempotent and must not raise for an object that never started media.
     """

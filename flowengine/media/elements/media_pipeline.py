@@ -7,7 +7,7 @@ import contextlib
 import logging
 from typing import Any, ClassVar
 
-from flowengine.media import model
+from flowengine.kurento import model
 from flowengine.media.elements.media_element import MediaElementImpl
 from flowengine.media.elements.media_object import MediaObjectImpl
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any, ClassVar
 
+from flowengine.kurento import model
 from flowengine.kurento.errors import PLAYER_SEEK_FAIL, KurentoError
 from flowengine.kurento.jsonrpc import complex_value
-from flowengine.media import model
 from flowengine.media.elements.uri_endpoint import UriEndpointImpl, check_player_uri
 from flowengine.media.engine.player import PlayerThread, probe_codecs
 

@@ -22,8 +22,8 @@ import contextlib
 import logging
 from typing import Any, ClassVar
 
+from flowengine.kurento import model
 from flowengine.kurento.errors import MEDIA_OBJECT_ILLEGAL_PARAM_ERROR, KurentoError
-from flowengine.media import model
 from flowengine.media.elements.uri_endpoint import UriEndpointImpl, check_recorder_uri
 from flowengine.media.engine.hub import MediaHub
 from flowengine.media.engine.recorder import PROFILES, Recording

@@ -12,12 +12,11 @@ import resource
 import time
 from typing import Any, ClassVar
 
+from flowengine.kurento import model
 from flowengine.kurento.errors import SERVER_MANAGER_ERROR_KMD_NOT_FOUND, KurentoError
 from flowengine.kurento.jsonrpc import complex_value
-from flowengine.media import model
 from flowengine.media.elements.media_object import MediaObjectImpl
 
-SERVER_MANAGER_ID = "manager_ServerManager"
 GENERATION_TIME = "Jan  1 2025 00:00:00"
 
 
@@ -25,7 +24,7 @@ class ServerManagerImpl(MediaObjectImpl):
     remote_class: ClassVar[model.RemoteClass] = model.CLASSES["ServerManager"]
 
     def __init__(self, ctx: Any):
-        super().__init__(ctx, object_id=SERVER_MANAGER_ID)
+        super().__init__(ctx, object_id=model.SERVER_MANAGER_ID)
         self._cpu_mark = (time.monotonic(), time.process_time())
 
     def get_info(self) -> dict[str, Any]:

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
+from flowengine.kurento import model
 from flowengine.kurento.errors import MEDIA_OBJECT_ILLEGAL_PARAM_ERROR, KurentoError
-from flowengine.media import model
 from flowengine.media.elements.media_element import MediaElementImpl
 from flowengine.media.settings import MediaServerSettings
 

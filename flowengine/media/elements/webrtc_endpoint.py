@@ -45,10 +45,9 @@ from typing import Any, ClassVar, TypeVar
 import ifaddr
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
-from flowengine.kurento import errors
+from flowengine.kurento import errors, model
 from flowengine.kurento.errors import KurentoError
 from flowengine.kurento.jsonrpc import complex_value
-from flowengine.media import model
 from flowengine.media.elements.media_element import MediaElementImpl
 from flowengine.media.engine.datachannel import DataSession
 from flowengine.media.engine.hub import MediaHub

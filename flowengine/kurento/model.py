@@ -1,15 +1,19 @@
-"""The Kurento object model the server implements (kurento-protocol.md section 8, the kmd.json IDL).
+"""The Kurento object model (kurento-protocol.md section 8, the kmd.json IDL), declared once.
 
 Declarative and free of behaviour: which remote classes exist, their ancestors, constructor
 params, properties (``get<Name>``/``set<Name>`` invokes), methods and events, plus the enums and
-complex types their params use. :mod:`flowengine.media.marshal` checks incoming values against
-these declarations; :mod:`flowengine.media.dispatch` resolves invokes and subscriptions with them.
+complex types their params use. Both sides of the protocol read it: the media server
+(:mod:`flowengine.media.marshal` checks incoming values against these declarations,
+:mod:`flowengine.media.dispatch` resolves invokes and subscriptions with them) and the client
+(:mod:`flowengine.kurento.proxies` derives its parameter names, type tags, object results and
+name spellings from them).
 
-Only what the server can create is listed as a factory (:data:`FACTORIES`). Abstract ancestors
-are here so ``describe`` gives Kurento's hierarchy and inherited members resolve. Classes this
-server does not implement (``AlphaBlending``, ``Mixer``, ``ImageOverlayFilter``, ``ZBarFilter``,
-``OpenCVFilter``, ``RtpEndpoint``, ``HttpPostEndpoint``...) are *not* declared: creating them
-answers 40108 ``Factory 'X' not found``, as a KMS without that module does.
+Only what the embedded server can create is listed as a factory (:data:`FACTORIES`). Abstract
+ancestors are here so ``describe`` gives Kurento's hierarchy and inherited members resolve.
+Classes the embedded server does not implement (``AlphaBlending``, ``Mixer``,
+``ImageOverlayFilter``, ``ZBarFilter``, ``OpenCVFilter``, ``RtpEndpoint``, ``HttpPostEndpoint``...)
+are *not* declared: creating them answers 40108 ``Factory 'X' not found``, as a KMS without that
+module does. The client still reaches their operations on a real KMS, by keyword arguments.
 """
 
 from __future__ import annotations
@@ -48,6 +52,17 @@ class Property:
     @property
     def settable(self) -> bool:
         return not (self.readonly or self.final)
+
+    @property
+    def getter(self) -> str:
+        """The getter's operation: only the first letter is capitalised (``getMediaState``,
+        ``getICECandidatePairs``, ``getIceConnectionState``)."""
+        return "get" + self.name[:1].upper() + self.name[1:]
+
+    @property
+    def setter(self) -> str:
+        """The setter's operation (``setStunServerAddress``); it exists when :attr:`settable`."""
+        return "set" + self.getter[3:]
 
 
 @dataclass(frozen=True)
@@ -494,6 +509,9 @@ FACTORIES: dict[str, tuple[str, ...]] = {
 }
 """What ``create`` accepts, per module, as ``getInfo`` reports it."""
 
+SERVER_MANAGER_ID = "manager_ServerManager"
+"""The id of the ServerManager singleton (section 4.3)."""
+
 MODULE_VERSION = "7.3.0"
 """The Kurento version the model follows (reported by ``getInfo``)."""
 
@@ -544,21 +562,15 @@ def find_property(cls: RemoteClass, name: str) -> Property | None:
 
 
 def find_accessor(cls: RemoteClass, operation: str) -> tuple[Property, str] | None:
-    """``(property, "get"|"set")`` when ``operation`` is a property accessor of ``cls``.
-
-    Accessors capitalise only the first letter (``getMediaState``, ``getICECandidatePairs``,
-    ``getIceConnectionState``); read-only and final properties have no setter.
-    """
-    for kind in ("get", "set"):
-        if operation.startswith(kind) and len(operation) > 3:
-            rest = operation[3:]
-            for c in lineage(cls):
-                for prop in c.properties:
-                    if prop.name[:1].upper() + prop.name[1:] != rest:
-                        continue
-                    if kind == "set" and not prop.settable:
-                        return None
-                    return prop, kind
+    """``(property, "get"|"set")`` when ``operation`` is a property accessor of ``cls``
+    (:attr:`Property.getter`, :attr:`Property.setter`); read-only and final properties have no
+    setter."""
+    for c in lineage(cls):
+        for prop in c.properties:
+            if operation == prop.getter:
+                return prop, "get"
+            if operation == prop.setter:
+                return (prop, "set") if prop.settable else None
     return None
 
 
