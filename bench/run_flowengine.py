@@ -5,10 +5,10 @@
 
 The flow is ``bench/flows/<workload>.yaml``: a source function node, the workload's nodes and a
 counter function node with the same semantics as the shared Node-RED bench
-(``../shared/bench/nodered``, see bench/README.md). This script is the in-process driver: it
-loads and starts the flow, triggers the source with ``{payload: {n, batch}, reply: future}``
-(a warm-up pass of N/10 messages, then the measured pass), awaits the counter's result and
-prints::
+(docs/reference/nodered-bench/README.md; bench/README.md says where it runs from). This script
+is the in-process driver: it loads and starts the flow, triggers the source with
+``{payload: {n, batch}, reply: future}`` (a warm-up pass of N/10 messages, then the measured
+pass), awaits the counter's result and prints::
 
     {"bench": "chain", "n": 200000, "batch": 100, "msgs_per_s": ..., "p50_ms": ..., "p99_ms": ...,
      "max_ms": ..., "elapsed_ms": ..., "count": ..., "expected": ..., "rss_mb": ..., ...}

@@ -1,4 +1,4 @@
-"""Node type documentation from the node types themselves (plugins.md, "documenting").
+"""Node type documentation from the node types themselves (docs/plugins.md, "documenting").
 
 A node type's JSON Schema is the single source of its configuration reference: ``flowrun nodes``
 lists the registered types (:func:`list_types`), ``flowrun nodes TYPE`` describes one
@@ -34,7 +34,7 @@ from flowengine.registry import NodeRegistry
 
 Schema = dict[str, Any]
 
-#: Common fields every flow node accepts besides its own schema (flow-format.md).
+#: Common fields every flow node accepts besides its own schema (docs/flow-format.md).
 COMMON_FIELDS = ("name", "description", "disabled", "wires")
 
 #: Categories in palette order (Node-RED's); other categories follow alphabetically.
@@ -267,7 +267,7 @@ def _common_fields_text(cls: type[Node]) -> str:
     # Config nodes and nodes without outputs have no wires to give.
     no_wires = cls.is_config or (outputs_text(cls) == "0")
     fields = [f for f in COMMON_FIELDS if not (no_wires and f == "wires")]
-    return "Common fields: " + ", ".join(f"`{f}`" for f in fields) + " (see flow-format.md)."
+    return "Common fields: " + ", ".join(f"`{f}`" for f in fields) + " (see docs/flow-format.md)."
 
 
 # -- flowrun nodes ----------------------------------------------------------------------------
@@ -359,7 +359,7 @@ def node_reference(registry: NodeRegistry) -> str:
         "`{msg: payload.x}`, `{flow: key}`, `{global: key}`, `{env: NAME}`, "
         "`{jsonata: expr}` or `{date: now}`; durations are seconds or `250ms`, `5s`, `2m`, "
         "`1h`; message paths are property paths such as `payload.items[0]` (see "
-        "flow-format.md).",
+        "docs/flow-format.md).",
         "",
         "## Contents",
         "",

@@ -1,4 +1,4 @@
-"""Durations in flow files: a number of seconds, or a string with a unit (flow-format.md)."""
+"""Durations in flow files: a number of seconds, or a string with a unit (docs/flow-format.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Flow tests: the ``tests:`` section of a flow file and ``flowrun test`` (flow-format.md).
+"""Flow tests: the ``tests:`` section of a flow file and ``flowrun test`` (docs/flow-format.md).
 
 A test starts the flow in isolation, sends messages into nodes and checks what nodes receive::
 

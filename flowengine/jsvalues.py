@@ -20,7 +20,7 @@ Buffer                        ``bytes`` / ``bytearray``
 ===========================  ===========================
 
 Covered reference cases: SW-04, SW-05, SW-07, SW-12, SW-13, SW-24 (switch) and
-CH-14 (change regex) in ``nodered-cases.md``.
+CH-14 (change regex) in ``docs/reference/nodered-cases.md``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Messages: plain dicts with a ``_msgid``, and the cheap deep copy used on fan-out.
 
-Node-RED clones a message for every wire after the first (runtime.md, "Messages"). Copying walks
-``dict``, ``list``, ``tuple`` and ``bytearray``; every other object (a Kurento element, a
-connection, an HTTP request) is shared by reference, which is what makes ``msg["req"]`` and media
-objects safe to carry through a flow.
+Node-RED clones a message for every wire after the first (docs/design/runtime.md, "Messages").
+Copying walks ``dict``, ``list``, ``tuple`` and ``bytearray``; every other object (a Kurento
+element, a connection, an HTTP request) is shared by reference, which is what makes ``msg["req"]``
+and media objects safe to carry through a flow.
 """
 
 from __future__ import annotations

@@ -31,7 +31,8 @@ from flowengine.jsvalues import to_string
 from flowengine.node import Node
 from flowengine.paths import MISSING
 
-# mustache.js's escapeHtml entity map (TP-04): it escapes "/", "`" and "=" too, unlike html.escape.
+# mustache.js's escapeHtml entity map (TP-04 in docs/reference/nodered-cases.md): it escapes "/",
+# "`" and "=" too, unlike html.escape.
 _HTML_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",
                   "/": "&#x2F;", "`": "&#x60;", "=": "&#x3D;"}
 _HTML_SPECIAL = re.compile(r"[&<>\"'`=/]")

@@ -1,8 +1,8 @@
 """The public node API: every node type, built-in or a plugin's, subclasses :class:`Node`.
 
 A node type declares its ``type`` name, a JSON Schema for its configuration, its number of inputs
-and outputs, a description and an example (plugins.md). The runtime does routing, cloning, errors,
-status and completion, so a node's code is short::
+and outputs, a description and an example (docs/plugins.md). The runtime does routing, cloning,
+errors, status and completion, so a node's code is short::
 
     class Upper(Node):
         type = "upper"

@@ -2,7 +2,7 @@
 
 This module mirrors the behaviour of Node-RED's ``@node-red/util`` helpers
 ``normalisePropertyExpression``, ``getMessageProperty`` / ``getObjectProperty`` and
-``setObjectProperty`` (see ``nodered-runtime.md`` §5):
+``setObjectProperty`` (see ``docs/reference/nodered-runtime.md`` §5):
 
 * Grammar: ``a.b.c``, ``a["b c"]``, ``a['b.c']``, ``a[0]`` and nested message
   references ``a[msg.topic]``.  A leading ``msg.`` is stripped.  ``a[]``, ``.a``,

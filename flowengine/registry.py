@@ -1,4 +1,4 @@
-"""Node types: registration and discovery (plugins.md, "Discovery").
+"""Node types: registration and discovery (docs/plugins.md, "Discovery").
 
 Node types come from installed packages through the ``flowengine.nodes`` entry-point group (the
 built-in ``nodes`` package is found that way too) and from folders given with ``--nodes DIR`` or

@@ -1,10 +1,10 @@
 """Where a message goes next: sending, fan-out cloning and ordered asynchronous delivery.
 
-Node-RED semantics (nodered-runtime.md §1): a node's sends are delivered after its handler
-returns, FIFO and breadth-first (A->[B, C], B->D delivers C before D). One FIFO queue holds every
-pending delivery; a drain pass runs the deliveries that were queued when it began and schedules
-another pass for the rest, so the event loop (sockets, timers, async handlers) gets a turn between
-passes exactly as Node.js's ``setImmediate`` gives I/O a turn.
+Node-RED semantics (docs/reference/nodered-runtime.md §1): a node's sends are delivered after its
+handler returns, FIFO and breadth-first (A->[B, C], B->D delivers C before D). One FIFO queue holds
+every pending delivery; a drain pass runs the deliveries that were queued when it began and
+schedules another pass for the rest, so the event loop (sockets, timers, async handlers) gets a turn
+between passes exactly as Node.js's ``setImmediate`` gives I/O a turn.
 
 Sync handlers are called inline: one function call per hop, no task. Async handlers run each
 message in its own task, so a node that awaits I/O lets other messages flow.

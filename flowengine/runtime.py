@@ -1,9 +1,9 @@
-"""The runtime: one asyncio process running every loaded flow (runtime.md).
+"""The runtime: one asyncio process running every loaded flow (docs/design/runtime.md).
 
 Start order: context stores, config nodes, flow nodes, then sources. Stop order: sources first,
 in-flight messages drain within a timeout, flow nodes close in reverse order, config nodes last,
 each close bounded by a timeout. Errors go to catch nodes, status to status nodes, completion to
-complete nodes, all with Node-RED's message shapes (nodered-runtime.md §1.5, §2).
+complete nodes, all with Node-RED's message shapes (docs/reference/nodered-runtime.md §1.5, §2).
 
 Where a message goes next is in :mod:`flowengine.routing`.
 """
@@ -157,7 +157,7 @@ class Runtime:
         return self._http
 
     def provided_env(self, name: str) -> Any:
-        """A value the runtime provides to ``env.get(name)`` (flow-format.md, "Environment
+        """A value the runtime provides to ``env.get(name)`` (docs/flow-format.md, "Environment
         variables"): where the HTTP server listens, once it does; None otherwise."""
         return self._http.env.get(name) if self._http is not None else None
 

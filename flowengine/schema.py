@@ -1,4 +1,4 @@
-"""JSON Schema building blocks for node configuration (plugins.md).
+"""JSON Schema building blocks for node configuration (docs/plugins.md).
 
 A node type's schema is the single source for validation, error messages, defaults,
 ``flowrun nodes`` and ``docs/nodes.md``. These helpers give the shared shapes a name::

@@ -1,4 +1,4 @@
-"""Subflow instances at run time (flow-format.md, "Subflows"; Node-RED's ``Subflow.js``).
+"""Subflow instances at run time (docs/flow-format.md, "Subflows"; Node-RED's ``Subflow.js``).
 
 The loader gives every instance of a subflow its own copies of the subflow's nodes, in a scope
 of their own (:class:`~flowengine.node.FlowInfo` with the instance's ``env`` and flow context),

@@ -1,4 +1,4 @@
-"""Helpers for node authors, after Node-RED's ``RED.util`` (plugins.md, "Coming from Node-RED's
+"""Helpers for node authors, after Node-RED's ``RED.util`` (docs/plugins.md, "Coming from Node-RED's
 node API").
 
 Each function does what its ``RED.util`` namesake does, in Python terms: JavaScript's
@@ -130,7 +130,7 @@ def parse_context_store(key: str) -> dict[str, Any]:
 
 def get_setting(node: Node, name: str) -> Any:
     """``RED.util.getSetting``: an environment variable as the node sees it (its groups,
-    subflow instances and flow, then the process environment; flow-format.md)."""
+    subflow instances and flow, then the process environment; docs/flow-format.md)."""
     return node.env.get(name)
 
 

@@ -1,4 +1,4 @@
-"""Values in node configuration (flow-format.md, "Values").
+"""Values in node configuration (docs/flow-format.md, "Values").
 
 YAML scalars, lists and maps are literal values. A one-key map from the set below is a reference,
 evaluated for each message, anywhere inside a value:
@@ -7,7 +7,7 @@ evaluated for each message, anywhere inside a value:
 ``{msg: path}``       a property of the message (``payload.items[0]``)
 ``{flow: key}``       flow context (``#:(file)::key`` picks a store)
 ``{global: key}``     global context
-``{env: NAME}``       the env the node sees (flow-format.md), ``""`` if unset
+``{env: NAME}``       the env the node sees (docs/flow-format.md), ``""`` if unset
 ``{jsonata: expr}``   a JSONata expression over the message
 ``{date: now}``       the time in ms since the epoch (``{date: iso}``: an ISO 8601 string)
 ``{bytes: ...}``      bytes from a list of integers or from a string (UTF-8)

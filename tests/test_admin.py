@@ -1,5 +1,5 @@
-"""The admin API and /metrics (runtime.md "The shared server", flowengine/server/admin.py),
-with real aiohttp clients against a running runtime on 127.0.0.1."""
+"""The admin API and /metrics (docs/design/runtime.md "The shared server",
+flowengine/server/admin.py), with real aiohttp clients against a running runtime on 127.0.0.1."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Context: scopes, key semantics, stores, persistence (runtime ref §3, case FN-16)."""
+"""Context: scopes, key semantics, stores, persistence (docs/reference/nodered-runtime.md §3, case
+FN-16 in docs/reference/nodered-cases.md)."""
 
 from __future__ import annotations
 

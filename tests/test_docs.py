@@ -178,7 +178,7 @@ def test_reference_table_escapes_pipes() -> None:
 
 @pytest.mark.parametrize("cls", builtin_registry().types(), ids=lambda c: c.type)
 def test_builtin_example_is_valid_configuration(cls: type[Node]) -> None:
-    """Each type documents itself (plugins.md), and its example passes its own schema."""
+    """Each type documents itself (docs/plugins.md), and its example passes its own schema."""
     assert cls.description.strip(), "no description"
     assert cls.example.strip(), "no example"
     example = yaml.safe_load(cls.example)

@@ -1,6 +1,6 @@
 """``flowrun import``: Node-RED exports (tests/fixtures/nodered, written in Node-RED's own JSON
 format) converted to flow files that validate and behave as the originals: the same outputs for
-the same inputs, checked against the cases of nodered-cases.md. Then the bad inputs.
+the same inputs, checked against the cases of docs/reference/nodered-cases.md. Then the bad inputs.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Tests for flowengine.jsvalues: JS value semantics used by switch/change/template
-(nodered-cases.md SW-04, SW-05, SW-07, SW-12, SW-13, SW-24, CH-14)."""
+(docs/reference/nodered-cases.md SW-04, SW-05, SW-07, SW-12, SW-13, SW-24, CH-14)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The flow file loader (flow-format.md): every rule, with the exact error texts.
+"""The flow file loader (docs/flow-format.md): every rule, with the exact error texts.
 
 Each error names ``file:line:column``, the node id and the field; the texts asserted here are
 what ``flowrun validate`` prints.
@@ -687,7 +687,7 @@ def test_unreadable_yaml_empty_and_non_mapping_files(registry: NodeRegistry,
         f"{broken}:4:1: invalid YAML: expected the node content, but found '<stream end>'",
         f"{empty}:1:1: the flow file is empty",
         f"{listing}:1:1: a flow file must be a mapping with 'flow', 'nodes' and the other keys "
-        "of flow-format.md",
+        "of docs/flow-format.md",
         f"{missing}:1:1: cannot read flow file: No such file or directory",
     ]
 

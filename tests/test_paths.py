@@ -1,4 +1,5 @@
-"""Tests for flowengine.paths: Node-RED property expressions (nodered-runtime.md §5, CH-22)."""
+"""Tests for flowengine.paths: Node-RED property expressions (docs/reference/nodered-runtime.md §5,
+CH-22 in docs/reference/nodered-cases.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Runtime semantics (runtime.md, nodered-runtime.md §1-§3, §9): ordering, cloning, message ids,
-async handlers, errors, status, completion, lifecycle, context persistence and reload.
+"""Runtime semantics (docs/design/runtime.md, docs/reference/nodered-runtime.md §1-§3, §9):
+ordering, cloning, message ids, async handlers, errors, status, completion, lifecycle,
+context persistence and reload.
 
 The node types below exist only for these tests; they are written with the public Node API and
 registered next to the built-in types.

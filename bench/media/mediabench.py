@@ -8,7 +8,8 @@
 * :class:`ServerProcess` runs ``python -m flowengine.media`` as a child, reads its URL from the
   line it prints, and samples its CPU time (all threads, and the event-loop thread alone) and
   RSS from ``/proc``.
-* :func:`loopback_ice` makes aioice offer 127.0.0.1 (it never does by itself: aiortc-notes
+* :func:`loopback_ice` makes aioice offer 127.0.0.1 (it never does by itself:
+docs/reference/aiortc-notes.md
   pitfall 2); the server needs no patch (a server on 127.0.0.1 offers only 127.0.0.1).
 """
 
@@ -370,7 +371,8 @@ def loopback_ice() -> None:
 
 
 def new_peer():
-    """An ``RTCPeerConnection`` that contacts no STUN server (aiortc-notes pitfall 1)."""
+    """An ``RTCPeerConnection`` that contacts no STUN server
+    (docs/reference/aiortc-notes.md pitfall 1)."""
     from aiortc import RTCConfiguration, RTCPeerConnection
 
     return RTCPeerConnection(RTCConfiguration(iceServers=[]))

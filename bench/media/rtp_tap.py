@@ -14,8 +14,8 @@ What is counted per viewer (:class:`RtpTap`):
 * frames: packets with the marker bit (the last packet of a video frame);
 * lag: for each frame, arrival time minus RTP time (90 kHz), relative to the smallest value
   seen since the viewer joined. It stays near zero while the server keeps real time and grows
-  when frames queue up inside the server (aiortc-notes pitfall 9: "latency explodes rather
-  than fps dropping").
+  when frames queue up inside the server (docs/reference/aiortc-notes.md pitfall 9: "latency
+  explodes rather than fps dropping").
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The context object a node uses (Node-RED `context/index.js createContext`, ref §3.1-§3.2).
+"""The context object a node uses (Node-RED `context/index.js createContext`,
+docs/reference/nodered-runtime.md §3.1-§3.2).
 
 Node-RED's JavaScript API translated to Python:
 

@@ -1,4 +1,5 @@
-"""Persistent context store in JSON files (Node-RED `context/localfilesystem.js`, ref §3.4).
+"""Persistent context store in JSON files (Node-RED `context/localfilesystem.js`,
+docs/reference/nodered-runtime.md §3.4).
 
 Behaviour, matching Node-RED's localfilesystem store with ``cache: true``:
 

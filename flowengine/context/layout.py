@@ -1,4 +1,5 @@
-"""Where each context scope lives on disk (Node-RED `context/localfilesystem.js`, ref §3.4).
+"""Where each context scope lives on disk (Node-RED `context/localfilesystem.js`,
+docs/reference/nodered-runtime.md §3.4).
 
 Layout, relative to the store directory::
 

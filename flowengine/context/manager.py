@@ -1,4 +1,5 @@
-"""Context stores and scopes for one runtime (Node-RED `context/index.js`, ref §3).
+"""Context stores and scopes for one runtime (Node-RED `context/index.js`,
+docs/reference/nodered-runtime.md §3).
 
 Built from the ``context`` section of the runtime settings::
 
@@ -11,8 +12,8 @@ A store called ``memory`` always exists. ``module`` is ``memory`` or ``file``;
 ``file`` takes ``dir`` (default ``.flowengine/context``, relative paths resolved
 against ``base_dir``) and ``flush_interval`` (seconds, default 30).
 
-Lifetime (ref §3.3): memory context is lost when the process stops; when no extra
-store is configured a restarted node also loses its node context
+Lifetime (docs/reference/nodered-runtime.md §3.3): memory context is lost when the process stops;
+when no extra store is configured a restarted node also loses its node context
 (:meth:`ContextManager.delete_node_context`); after a deploy
 :meth:`ContextManager.clean` drops the scopes of nodes and flows that are gone.
 """

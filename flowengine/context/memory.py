@@ -1,4 +1,5 @@
-"""The in-memory context store (Node-RED `context/memory.js`, runtime ref §3.2-§3.4).
+"""The in-memory context store (Node-RED `context/memory.js`,
+docs/reference/nodered-runtime.md §3.2-§3.4).
 
 Always present and the default store. Values are kept by reference, nothing is
 persisted: all memory context is lost when the process stops.

@@ -1,4 +1,5 @@
-"""The context store interface (Node-RED `context/index.js` store plugin API, runtime ref §3.4).
+"""The context store interface (Node-RED `context/index.js` store plugin API,
+docs/reference/nodered-runtime.md §3.4).
 
 A store holds one dict per *scope*. Scope ids follow Node-RED:
 

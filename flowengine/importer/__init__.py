@@ -1,4 +1,5 @@
-"""Node-RED import: ``flowrun import flows.json -o DIR`` (flow-format.md, "Node-RED import").
+"""Node-RED import: ``flowrun import flows.json -o DIR``
+(docs/design/flow-format.md, "Node-RED import").
 
 :func:`import_nodered` turns a Node-RED export into flow files, one per tab, and returns an
 :class:`ImportReport` naming what was converted and what needs a look. See

@@ -1,5 +1,5 @@
-"""The import: a Node-RED export in, one flow file per tab out (flow-format.md, "Node-RED
-import").
+"""The import: a Node-RED export in, one flow file per tab out (docs/design/flow-format.md,
+"Node-RED import").
 
 The steps, in :meth:`Importer.run`: read and check the export; sort its objects into tabs,
 subflows (:mod:`flowengine.importer.subflows`), groups, config nodes and flow nodes; give every

@@ -1,4 +1,4 @@
-"""Subflows are kept as subflows (flow-format.md, "Subflows"): a Node-RED subflow becomes a
+"""Subflows are kept as subflows (docs/flow-format.md, "Subflows"): a Node-RED subflow becomes a
 ``subflows:`` entry, its instances ``subflow:NAME`` nodes, which the runtime gives their own
 copies of the subflow's nodes, env and flow context.
 

@@ -1,4 +1,5 @@
-"""``${NAME}`` and ``${NAME:-default}`` substitution in flow files (flow-format.md, "Environment").
+"""``${NAME}`` and ``${NAME:-default}`` substitution in flow files
+(docs/flow-format.md, "Environment").
 
 Unlike Node-RED, an unset variable without a default is an error naming it. A string that is
 exactly one ``${NAME}`` takes the YAML type of the variable's value (``PORT=1880`` gives an int);

@@ -1,4 +1,4 @@
-"""Checks on the wired graph (flow-format.md, "Validation"), with networkx.
+"""Checks on the wired graph (docs/design/flow-format.md, "Validation"), with networkx.
 
 Errors: wires to unknown ids, to config nodes or to nodes without an input; more wire lists than
 outputs; node references (``x-node-ref``) to unknown nodes or nodes of the wrong type, e.g. a

@@ -1,4 +1,4 @@
-"""Load flow files (flow-format.md): parse, substitute, validate, instantiate, check the graph.
+"""Load flow files (docs/flow-format.md): parse, substitute, validate, instantiate, check the graph.
 
 Every problem becomes a :class:`~flowengine.errors.LoadError` naming file, line, column, node and
 field; all of them are collected (``flowrun validate`` shows every error of every file at once)
@@ -231,8 +231,8 @@ class Loader:
                 self.errors.append(LoadError(file, 1, 1, "the flow file is empty"))
             return None
         if not isinstance(data, dict):
-            self.errors.append(LoadError(file, 1, 1, "a flow file must be a mapping with "
-                                         "'flow', 'nodes' and the other keys of flow-format.md"))
+            self.errors.append(LoadError(file, 1, 1, "a flow file must be a mapping with 'flow', "
+                                         "'nodes' and the other keys of docs/flow-format.md"))
             return None
         for err_path, message in _schema_errors(FILE_SCHEMA, data):
             self.report(doc, file, err_path, message, at_key=message.startswith("unknown field"))

@@ -1,4 +1,4 @@
-"""Groups and scope ``env`` blocks (flow-format.md, "Groups", "Environment variables").
+"""Groups and scope ``env`` blocks (docs/flow-format.md, "Groups", "Environment variables").
 
 A group's or subflow instance's ``env`` is read as Node-RED reads one: values without ``${NAME}``
 first, then the values that refer to variables, which see the values of their own level before

@@ -1,4 +1,4 @@
-"""Subflows (flow-format.md, "Subflows"): definitions, and the nodes of each instance.
+"""Subflows (docs/flow-format.md, "Subflows"): definitions, and the nodes of each instance.
 
 A ``subflows:`` block defines subflows by name; a node of type ``subflow:NAME`` is an instance.
 Each instance gets its own copies of the subflow's config and flow nodes (ids

@@ -1,4 +1,5 @@
-"""The Kurento methods of the server (kurento-protocol.md section 4) over the sans-I/O layer.
+"""The Kurento methods of the server (docs/reference/kurento-protocol.md
+section 4) over the sans-I/O layer.
 
 :class:`Dispatcher` takes a parsed request and the connection it came on and returns the
 response. It applies the session rules of section 3: a ``sessionId`` missing from a request on

@@ -1,4 +1,5 @@
-"""Checking and converting incoming parameter values (kurento-protocol.md sections 4.5 and 5).
+"""Checking and converting incoming parameter values
+(docs/reference/kurento-protocol.md sections 4.5 and 5).
 
 KMS's generated code reads each param with ``JsonSerializer``; a missing required param or one of
 the wrong type gives 40001 MARSHALL_ERROR ``'<name>' parameter should be a <type>``, a bad enum

@@ -1,4 +1,5 @@
-"""The WebSocket front of the media server (kurento-protocol.md section 1), on aiohttp.
+"""The WebSocket front of the media server
+(docs/reference/kurento-protocol.md section 1), on aiohttp.
 
 One WebSocket connection is one :class:`ClientConnection`: it reads frames (text or binary),
 runs up to ``max_concurrent_requests`` of them at once through the :class:`Dispatcher` (answers

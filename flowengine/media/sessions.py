@@ -1,4 +1,5 @@
-"""Sessions and the object registry (KMS's ``MediaSet``; kurento-protocol.md section 3).
+"""Sessions and the object registry (KMS's ``MediaSet``;
+docs/reference/kurento-protocol.md section 3).
 
 * Every object is *ref'd* by one or more sessions (the creator, and any session that
   references it later: ``describe``, ``invoke``...). ``release`` destroys an object whatever

@@ -1,4 +1,4 @@
-"""The one HTTP server of a runtime (runtime.md, "The shared server").
+"""The one HTTP server of a runtime (docs/design/runtime.md, "The shared server").
 
 One aiohttp application on one port serves, in this order: the admin API under ``/admin`` and
 ``/metrics``, the websocket paths of websocket-in/out nodes, the routes of http-in nodes, and
@@ -121,7 +121,7 @@ class HttpServer:
 
     @property
     def env(self) -> dict[str, Any]:
-        """Where the server listens, as flows read it with ``env.get`` (flow-format.md):
+        """Where the server listens, as flows read it with ``env.get`` (docs/flow-format.md):
         ``FLOWENGINE_HTTP_HOST`` (the address bound), ``FLOWENGINE_HTTP_PORT``,
         ``FLOWENGINE_HTTP_URL`` (:attr:`url`); empty while it does not listen."""
         if not self.listening:

@@ -1,4 +1,5 @@
-"""Media made by the browser tests with PyAV (aiortc-notes: nothing is downloaded).
+"""Media made by the browser tests with PyAV
+(docs/reference/aiortc-notes.md: nothing is downloaded).
 
 The synthetic picture and the encoders are the media tests' (``tests/media/media_synthetic.py``),
 at a browser-sized 640x480/30: H.264 Baseline without B-frames, VP8 in WebM; short GOPs by

@@ -11,9 +11,9 @@ Leak check: every child started during a test carries the environment variable
 servers here all inherit it). :func:`marked_processes` finds them in ``/proc`` whoever their
 parent is now (Chromium's helpers are re-parented when the driver exits).
 
-Loopback only (aiortc-notes: "use a lo-only netns to be sure nothing leaks"): Chromium gathers
-ICE candidates on every interface it sees and checks every pair, so on a machine with an
-Ethernet address it would send connectivity checks from that address. :class:`LoopbackNetns`
+Loopback only (docs/reference/aiortc-notes.md: "use a lo-only netns to be sure nothing leaks"):
+Chromium gathers ICE candidates on every interface it sees and checks every pair, so on a machine
+with an Ethernet address it would send connectivity checks from that address. :class:`LoopbackNetns`
 puts the test's thread into a new network namespace whose only interface is ``lo``: every
 socket the test then opens, and every process it starts (media server, Chromium, coturn, RTSP
 server), lives there, and the test's own thread returns to its namespace at the end.
@@ -149,7 +149,8 @@ class ChildProcess:
 
 class TurnServer(ChildProcess):
     """Debian's coturn (``turnserver``) on 127.0.0.1 with one long-term-credential user, as in
-    aiortc-notes.md. ``--allow-loopback-peers`` lets it relay to 127.0.0.1 (tests only)."""
+    docs/reference/aiortc-notes.md. ``--allow-loopback-peers`` lets it
+    relay to 127.0.0.1 (tests only)."""
 
     realm = "flowengine.test"
 

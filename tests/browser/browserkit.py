@@ -3,8 +3,8 @@
 The pieces, all on 127.0.0.1:
 
 * :func:`launch_chromium`: Debian's ``/usr/bin/chromium`` through Python Playwright (never a
-  browser downloaded by ``playwright install``), with the flags of aiortc-notes.md (fake camera
-  and microphone, loopback ICE candidates, no mDNS obfuscation, autoplay).
+  browser downloaded by ``playwright install``), with the flags of docs/reference/aiortc-notes.md
+  (fake camera and microphone, loopback ICE candidates, no mDNS obfuscation, autoplay).
 * :class:`SignalingServer`: an aiohttp server that serves the test pages (``pages/``), optional
   static media files (``/media/...``, e.g. an HLS playlist for a PlayerEndpoint) and the
   WebSocket ``/signal`` through which a page negotiates with a ``WebRtcEndpoint`` that the test
@@ -66,7 +66,7 @@ CHROMIUM_ARGS = [
     "--disable-features=WebRtcHideLocalIpsWithMdns",
     "--autoplay-policy=no-user-gesture-required",
 ]
-"""aiortc-notes.md: the flags that work headless as root."""
+"""docs/reference/aiortc-notes.md: the flags that work headless as root."""
 
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
 

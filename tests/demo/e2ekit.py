@@ -43,7 +43,7 @@ FLOW_FILE = REPO / "flows" / "kurento.yaml"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 TURNSERVER = os.environ.get("TURNSERVER", "turnserver")
 
-# The flags measured in /work/shared/reference/aiortc-notes.md: fake camera and permission
+# The flags measured in docs/reference/aiortc-notes.md: fake camera and permission
 # prompts, loopback ICE candidates (everything here runs on 127.0.0.1), plain IPs instead of
 # mDNS names in candidates, autoplay without a click, and nothing that calls home.
 # getDisplayMedia is answered by --use-fake-ui-for-media-stream with a fake 1280x720 screen;
@@ -367,8 +367,8 @@ class Coturn:
 
 
 def start_coturn(workdir: Path) -> Coturn:
-    """coturn relaying on 127.0.0.1 only, long-term credentials (the aiortc-notes command;
-    ``--allow-loopback-peers`` is for loopback tests only)."""
+    """coturn relaying on 127.0.0.1 only, long-term credentials (the docs/reference/aiortc-notes.md
+    command; ``--allow-loopback-peers`` is for loopback tests only)."""
     binary = require_turnserver()
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()

@@ -1,6 +1,6 @@
 """The asyncio Kurento client against our media server, a real child process over a real socket
-(kurento.md "The Python client"; kurento-protocol.md 9.1 and 10). Connection faults go through a
-TCP relay the tests control (kurento_helpers.TcpRelay)."""
+(docs/design/kurento.md "The Python client"; docs/reference/kurento-protocol.md 9.1 and 10).
+Connection faults go through a TCP relay the tests control (kurento_helpers.TcpRelay)."""
 
 from __future__ import annotations
 

@@ -36,7 +36,8 @@ Cluster = Callable[..., Awaitable[ClusterServer]]
 
 @pytest.fixture(autouse=True)
 def loopback_ice(monkeypatch: pytest.MonkeyPatch) -> None:
-    # aioice never offers 127.0.0.1 (aiortc-notes pitfall 2): the test peers need this patch.
+    # aioice never offers 127.0.0.1 (docs/reference/aiortc-notes.md pitfall 2):
+    # the test peers need this patch.
     monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
 
 

@@ -70,7 +70,8 @@ def test_keyframe_detection():
 
 
 def test_no_ice_server_unless_configured():
-    # aiortc would use stun.l.google.com with no configuration (aiortc-notes pitfall 1).
+    # aiortc would use stun.l.google.com with no configuration
+    # (docs/reference/aiortc-notes.md pitfall 1).
     assert rtc_configuration(None, None, None).iceServers == []
     assert rtc_configuration("", 3478, "").iceServers == []
     config = rtc_configuration("127.0.0.1", 3479, "u:p@127.0.0.1:3478?transport=tcp")

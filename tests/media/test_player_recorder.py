@@ -14,7 +14,8 @@ from media_synthetic import HEIGHT, WIDTH, encode_frames, publish, view, write_v
 
 @pytest.fixture
 def loopback_ice(monkeypatch):
-    # aioice never offers 127.0.0.1 (aiortc-notes pitfall 2): the test peers need this patch.
+    # aioice never offers 127.0.0.1 (docs/reference/aiortc-notes.md pitfall 2):
+    # the test peers need this patch.
     monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
 
 

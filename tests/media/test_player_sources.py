@@ -38,7 +38,8 @@ LOUD = 2000
 
 @pytest.fixture
 def loopback_ice(monkeypatch):
-    # aioice never offers 127.0.0.1 (aiortc-notes pitfall 2): the test peers need this patch.
+    # aioice never offers 127.0.0.1 (docs/reference/aiortc-notes.md pitfall 2):
+    # the test peers need this patch.
     monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
 
 
@@ -233,7 +234,7 @@ async def test_hls_with_aac_plays_with_sound(
     loopback_ice, client, media_dir, viewers, web_server, encoded
 ):
     """HLS (MPEG-TS segments of H.264 with a 4 s GOP, AAC) over http from this very process:
-    opening it in the event loop would deadlock (aiortc-notes pitfall 7)."""
+    opening it in the event loop would deadlock (docs/reference/aiortc-notes.md pitfall 7)."""
     playlist = write_hls(media_dir / "hls", seconds=10, gop=120, audio=True)
     base, _ = await web_server(playlist.parent)
     _, player, endpoint = await player_and_viewer(client, f"{base}/index.m3u8", encoded)

@@ -1,7 +1,7 @@
 """The Kurento protocol of the embedded media server, frame by frame over a real WebSocket.
 
-Each test names the item of kurento-protocol.md it checks (section numbers, checklist 9.2 and
-the pitfalls of section 10).
+Each test names the item of docs/reference/kurento-protocol.md it checks (section numbers, checklist
+9.2 and the pitfalls of section 10).
 """
 
 from __future__ import annotations

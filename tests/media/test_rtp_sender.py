@@ -31,7 +31,8 @@ PlayerSetup = Callable[..., Awaitable[tuple[str, str, list[str]]]]
 
 @pytest.fixture
 def loopback_ice(monkeypatch: pytest.MonkeyPatch) -> None:
-    # aioice never offers 127.0.0.1 (aiortc-notes pitfall 2): the test peers need this patch.
+    # aioice never offers 127.0.0.1 (docs/reference/aiortc-notes.md pitfall 2):
+    # the test peers need this patch.
     monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
 
 

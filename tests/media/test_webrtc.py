@@ -1,10 +1,10 @@
 """Real WebRTC through the server: aiortc peers of the test publish and view on 127.0.0.1.
 
-Loopback candidates: aioice never offers 127.0.0.1 (aiortc-notes pitfall 2), so the test peers
-get it by monkeypatching ``aioice.ice.get_host_addresses`` (the ``loopback_ice`` fixture). The
-server needs no patch: listening on 127.0.0.1, it offers ICE host candidates on 127.0.0.1 only
-(``MediaServerSettings.ice_addresses``). Every peer has an empty ``RTCConfiguration``: no STUN
-server is ever contacted (pitfall 1).
+Loopback candidates: aioice never offers 127.0.0.1 (docs/reference/aiortc-notes.md pitfall 2), so
+the test peers get it by monkeypatching ``aioice.ice.get_host_addresses`` (the ``loopback_ice``
+fixture). The server needs no patch: listening on 127.0.0.1, it offers ICE host candidates on
+127.0.0.1 only (``MediaServerSettings.ice_addresses``). Every peer has an empty
+``RTCConfiguration``: no STUN server is ever contacted (pitfall 1).
 """
 
 from __future__ import annotations
@@ -277,7 +277,7 @@ async def test_server_generates_the_offer_and_processes_the_answer(loopback_ice,
 async def test_h264_publisher_viewer_gets_h264_passed_through(loopback_ice, client, server):
     """The viewer offers VP8 first; the server answers with its source's codec (H.264) so
     the packets are forwarded as they came (codec preference before setRemoteDescription:
-    aiortc-notes pitfall 3)."""
+    docs/reference/aiortc-notes.md pitfall 3)."""
     from aiortc import RTCRtpSender
 
     pipeline = await client.create("MediaPipeline")

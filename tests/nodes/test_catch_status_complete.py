@@ -1,4 +1,5 @@
-"""catch, status and complete: Node-RED's cases CA-01..CA-06, ST-01..ST-02, CO-01..CO-02.
+"""catch, status and complete: Node-RED's cases CA-01..CA-06, ST-01..ST-02, CO-01..CO-02 in
+docs/reference/nodered-cases.md.
 
 A flow file plays the part of a Node-RED tab. Errors are raised with a function node's
 ``node.error("my-error", msg)``; statuses with ``node.status(...)``. CA-07 (the error loop guard)

@@ -1,4 +1,4 @@
-"""The change node: Node-RED's cases CH-01..CH-22 (nodered-cases.md), in YAML form.
+"""The change node: Node-RED's cases CH-01..CH-22 (docs/reference/nodered-cases.md), in YAML form.
 
 CH-07 (Node-RED's typed strings: "abc" as num, "TRUE" as bool, bad JSON text) has no
 counterpart: YAML values carry their own type.

@@ -1,6 +1,6 @@
-"""The debug node: Node-RED's cases DB-01..DB-06. Node-RED publishes on the comms topic "debug";
-here the node publishes a "debug" event on ``runtime.events`` (which the admin API streams) and
-prints a line to the console log.
+"""The debug node: Node-RED's cases DB-01..DB-06 in docs/reference/nodered-cases.md. Node-RED
+publishes on the comms topic "debug"; here the node publishes a "debug" event on ``runtime.events``
+(which the admin API streams) and prints a line to the console log.
 """
 
 from __future__ import annotations

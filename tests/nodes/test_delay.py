@@ -1,4 +1,4 @@
-"""The delay node: Node-RED's cases DL-01..DL-13 (nodered-cases.md), in YAML form.
+"""The delay node: Node-RED's cases DL-01..DL-13 (docs/reference/nodered-cases.md), in YAML form.
 
 Timings are scaled to 100-600 ms steps. Assertions check order, lower bounds (a timer never
 fires early) and generous upper bounds, so that a loaded machine does not make them flaky.

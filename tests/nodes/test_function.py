@@ -1,5 +1,6 @@
-"""The Python function node: Node-RED's function cases FN-01..FN-23 translated to Python, and the
-contract of function-node.md (error text with the code line, load errors at the flow file line,
+"""The Python function node: Node-RED's function cases FN-01..FN-23
+(docs/reference/nodered-cases.md) translated to Python, and the contract of
+docs/design/function-node.md (error text with the code line, load errors at the flow file line,
 timeouts, wrong return types, async setup).
 
 Node-RED's ``func``/``initialize``/``finalize`` are ``code``/``setup``/``cleanup`` here;

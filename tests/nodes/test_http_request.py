@@ -1,4 +1,5 @@
-"""http-request against a real aiohttp server on 127.0.0.1 (Node-RED cases HR-01..HR-09).
+"""http-request against a real aiohttp server on 127.0.0.1 (Node-RED cases HR-01..HR-09 in
+docs/reference/nodered-cases.md).
 
 The server (started per test on a free port) answers text, JSON, bytes, statuses, redirects,
 slow and large answers, and echoes what it received, so each test checks both sides.

@@ -1,6 +1,7 @@
-"""The inject node: Node-RED's cases IN-01..IN-11 in the YAML shape of nodes/common/inject.py
-(``payload``, ``topic``, ``props`` with value references; ``once``, ``once_delay``, ``repeat``,
-``cron``). Triggering by hand (Node-RED's button and ``POST /inject/:id``) is ``node.inject()``.
+"""The inject node: Node-RED's cases IN-01..IN-11 (docs/reference/nodered-cases.md), in the YAML
+shape of nodes/common/inject.py (``payload``, ``topic``, ``props`` with value references; ``once``,
+``once_delay``, ``repeat``, ``cron``). Triggering by hand (Node-RED's button and ``POST
+/inject/:id``) is ``node.inject()``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The join node: Node-RED's cases JN-01..JN-18 (nodered-cases.md), in YAML form."""
+"""The join node: Node-RED's cases JN-01..JN-18 (docs/reference/nodered-cases.md), in YAML form."""
 
 from __future__ import annotations
 

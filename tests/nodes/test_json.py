@@ -1,4 +1,5 @@
-"""The ``json`` node, with Node-RED's cases JS-01..JS-08 (nodered-cases.md, parsers)."""
+"""The ``json`` node, with Node-RED's cases JS-01..JS-08
+(docs/reference/nodered-cases.md, parsers)."""
 
 from __future__ import annotations
 

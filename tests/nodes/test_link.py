@@ -1,5 +1,5 @@
 """``link in``, ``link out`` and ``link call``, with Node-RED's cases LK-01..LK-09
-(nodered-cases.md, nodered-runtime.md §6)."""
+(docs/reference/nodered-cases.md, docs/reference/nodered-runtime.md §6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The split node: Node-RED's cases SP-01..SP-09 (nodered-cases.md), in YAML form."""
+"""The split node: Node-RED's cases SP-01..SP-09 (docs/reference/nodered-cases.md), in YAML form."""
 
 from __future__ import annotations
 

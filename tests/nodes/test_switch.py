@@ -1,4 +1,5 @@
-"""The switch node: Node-RED's cases SW-01..SW-24 and SW-31 (nodered-cases.md), in YAML form.
+"""The switch node: Node-RED's cases SW-01..SW-24 and SW-31
+(docs/reference/nodered-cases.md), in YAML form.
 
 Sequence rules (head, tail, index; SW-25..SW-30) are not supported yet: see
 ``test_sequence_rules_are_rejected``.

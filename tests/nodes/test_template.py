@@ -1,4 +1,4 @@
-"""The template node: Node-RED's cases TP-01..TP-10 (nodered-cases.md), in YAML form.
+"""The template node: Node-RED's cases TP-01..TP-10 (docs/reference/nodered-cases.md), in YAML form.
 
 Node-RED's ``fieldType`` is ``field_type``; a bad node template is a load error here (Node-RED
 logs it on every message).

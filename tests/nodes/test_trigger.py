@@ -1,4 +1,4 @@
-"""The trigger node: Node-RED's cases TR-01..TR-13 (nodered-cases.md), in YAML form.
+"""The trigger node: Node-RED's cases TR-01..TR-13 (docs/reference/nodered-cases.md), in YAML form.
 
 Node-RED's op types map to values: ``str``/``num``/``bool``/``json``/``val`` are YAML literals,
 ``bin`` is ``{bytes: ...}``, ``env``/``date``/``flow``/``global`` the matching references, ``pay``

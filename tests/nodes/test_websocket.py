@@ -1,4 +1,5 @@
-"""websocket-in / websocket-out with real clients on 127.0.0.1 (Node-RED cases WS-01..WS-08).
+"""websocket-in / websocket-out with real clients on 127.0.0.1 (Node-RED cases WS-01..WS-08 in
+docs/reference/nodered-cases.md).
 
 Clients are the ``websockets`` library's, plus a raw TCP socket where a test must send bytes no
 well-behaved client would (malformed frames) or must not read.

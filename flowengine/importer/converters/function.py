@@ -32,7 +32,7 @@ def function(n: dict[str, Any], cx: Context) -> Converted:
     if timeout == timeout and timeout > 0:
         config["timeout"] = timeout
     lines = ["JavaScript function from Node-RED, imported DISABLED: rewrite `code` in Python",
-             "(function-node.md), then remove `disabled: true`."]
+             "(docs/design/function-node.md), then remove `disabled: true`."]
     for label, key in (("On Start", "initialize"), ("On Message", "func"),
                        ("On Stop", "finalize")):
         code = n.get(key)

@@ -59,7 +59,8 @@ class MediaObjectImpl:
         self._props: dict[str, Any] = {}
 
     def _make_id(self, parent: MediaObjectImpl | None) -> str:
-        # <uuid>_kurento.<Type>, nested under the parent's id (kurento-protocol.md 4.4).
+        # <uuid>_kurento.<Type>, nested under the parent's id
+        # (docs/reference/kurento-protocol.md 4.4).
         own = f"{uuid.uuid4()}_{self.remote_class.qualified_name}"
         return f"{parent.id}/{own}" if parent is not None else own
 

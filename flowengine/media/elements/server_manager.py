@@ -1,7 +1,8 @@
 """``manager_ServerManager``: the singleton kurento-client asks for on every connection.
 
 ``getInfo`` must list the modules ``core``, ``elements`` and ``filters`` or kurento-client-js
-refuses to connect (kurento-protocol.md 7.1); their factories are what this server can create.
+refuses to connect (docs/reference/kurento-protocol.md 7.1); their factories
+are what this server can create.
 """
 
 from __future__ import annotations

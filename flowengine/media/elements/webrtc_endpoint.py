@@ -8,8 +8,8 @@ Negotiation states (``NegotiationState``) and their invariants:
   ``NEGOTIATED``; another offer gives 40208.
 * ``NEGOTIATED``: both descriptions set; media may flow. Any offer/answer gives 40208/40210.
 
-ICE (aiortc-notes pitfalls 1, 2, 4): the peer gets an ``RTCConfiguration`` with exactly the
-configured STUN/TURN servers (none by default), host candidates only on the server's
+ICE (docs/reference/aiortc-notes.md pitfalls 1, 2, 4): the peer gets an ``RTCConfiguration`` with
+exactly the configured STUN/TURN servers (none by default), host candidates only on the server's
 ``ice_addresses``, and remote candidates that arrive before the remote description are
 buffered (at most ``MAX_PENDING_CANDIDATES``) and added once it is set. The SDP returned to
 the client carries no candidates: ``gatherCandidates`` sends them one per ``IceCandidateFound``

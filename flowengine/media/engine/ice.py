@@ -1,4 +1,5 @@
-"""ICE configuration for the server's aiortc peers (aiortc-notes.md pitfalls 1, 2 and 4).
+"""ICE configuration for the server's aiortc peers
+(docs/reference/aiortc-notes.md pitfalls 1, 2 and 4).
 
 * No default STUN: ``rtc_configuration`` builds an ``RTCConfiguration`` with only the servers the
   endpoint was given (``stunServerAddress``/``stunServerPort``, ``turnUrl``). aiortc would use

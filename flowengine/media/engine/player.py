@@ -1,9 +1,9 @@
 """Reading media with PyAV in a thread, paced in real time, into an element's hubs.
 
 ``av.open`` blocks (about 1 s for RTSP, and it would deadlock on an HLS playlist served by the
-same event loop: aiortc-notes pitfall 7), so everything from opening to demuxing runs in a
-:class:`PlayerThread`. Units reach the event loop through ``call_soon_threadsafe``; at most
-``max_in_flight`` may be waiting there (the loop is busy: later units are dropped, encoded
+same event loop: docs/reference/aiortc-notes.md pitfall 7), so everything from opening to demuxing
+runs in a :class:`PlayerThread`. Units reach the event loop through ``call_soon_threadsafe``; at
+most ``max_in_flight`` may be waiting there (the loop is busy: later units are dropped, encoded
 video then resumes at a key frame).
 
 Two modes, as Kurento's ``useEncodedMedia``:

@@ -9,7 +9,8 @@
 // prints {"step": "failed", "error": ...} and exits with code 1.
 //
 // Generated methods are called with callbacks: without one, kurento-client 7.3.0 swallows
-// server errors and resolves with undefined (kurento-protocol.md 7.1, "Promise pitfall").
+// server errors and resolves with undefined
+// (docs/reference/kurento-protocol.md 7.1, "Promise pitfall").
 
 'use strict';
 
@@ -85,7 +86,7 @@ async function main() {
   await call('connect', (cb) => {
     client = kurento(url, {failAfter: 20, request_timeout: STEP_TIMEOUT_MS}, cb);
     // The npm reconnect-ws stack re-emits socket errors on client._re: without a listener the
-    // process would crash at the first dropped connection (kurento-protocol.md 7.1).
+    // process would crash at the first dropped connection (docs/reference/kurento-protocol.md 7.1).
     client._re.on('error', (error) => report('socket-error', {error: String(error)}));
   });
   results.sessionId = client.sessionId;
