@@ -25,7 +25,8 @@ def mark_response_headers(headers: dict[str, Any]) -> None:
 
 
 def unmodified_response_headers(headers: dict[str, Any]) -> bool:
-    """True when ``headers`` are an http-request answer's ``msg.headers``, unchanged (HR-09)."""
+    """True when ``headers`` are an http-request answer's ``msg.headers``, unchanged (HR-09 in
+    docs/reference/nodered-cases.md)."""
     mark = headers.get(REQUEST_NODE_HEADER)
     if mark is None:
         return False

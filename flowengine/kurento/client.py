@@ -1,4 +1,5 @@
-"""The asyncio Kurento client (kurento.md "The Python client"; kurento-protocol.md 9.1 and 10).
+"""The asyncio Kurento client (docs/design/kurento.md "The Python client";
+docs/reference/kurento-protocol.md 9.1 and 10).
 
 Works with any Kurento-protocol server: a Kurento Media Server 6.x/7.x or ours
 (:mod:`flowengine.media`)::

@@ -1,4 +1,5 @@
-"""Kurento error codes and the :class:`KurentoError` exception (kurento-protocol.md section 6).
+"""Kurento error codes and the :class:`KurentoError` exception
+(docs/reference/kurento-protocol.md section 6).
 
 Two layers of codes exist on the wire:
 

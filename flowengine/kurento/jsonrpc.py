@@ -1,4 +1,5 @@
-"""Sans-I/O JSON-RPC 2.0 layer of the Kurento protocol (kurento-protocol.md sections 2, 3, 5, 6.1).
+"""Sans-I/O JSON-RPC 2.0 layer of the Kurento protocol
+(docs/reference/kurento-protocol.md sections 2, 3, 5, 6.1).
 
 Shared by the client (:mod:`flowengine.kurento.client`) and the media server
 (:mod:`flowengine.media`). Nothing here touches a socket: functions take and return frames

@@ -1,4 +1,5 @@
-"""The Kurento object model (kurento-protocol.md section 8, the kmd.json IDL), declared once.
+"""The Kurento object model (docs/reference/kurento-protocol.md section 8,
+the kmd.json IDL), declared once.
 
 Declarative and free of behaviour: which remote classes exist, their ancestors, constructor
 params, properties (``get<Name>``/``set<Name>`` invokes), methods and events, plus the enums and

@@ -1,4 +1,5 @@
-"""Python proxies of Kurento media objects (kurento-protocol.md sections 4.4-4.7, 8 and 9.1).
+"""Python proxies of Kurento media objects
+(docs/reference/kurento-protocol.md sections 4.4-4.7, 8 and 9.1).
 
 A :class:`MediaObject` stands for one object on the media server, known by its id. It holds no
 state of its own beyond the id: every method call is one ``invoke`` on the server::

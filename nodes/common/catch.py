@@ -1,4 +1,5 @@
-"""``catch``: receive the errors that nodes of this flow report with a message (runtime.md)."""
+"""``catch``: receive the errors that nodes of this flow report with a
+message (docs/design/runtime.md)."""
 
 from __future__ import annotations
 

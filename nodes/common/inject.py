@@ -1,7 +1,7 @@
 """``inject``: start a flow once, on a repeat interval or on a cron schedule (Node-RED's inject).
 
 ``payload``, ``topic`` and ``props`` take every value kind (literals and references, see
-flow-format.md), evaluated in order for each message, so a JSONata value sees the message being
+docs/flow-format.md), evaluated in order for each message, so a JSONata value sees the message being
 built. ``props`` given as a list of one-key maps is the whole message, in Node-RED's ``props``
 order (``payload`` and ``topic`` only where the list names them). The admin API (and tests)
 trigger the node with :meth:`InjectNode.inject`. As Node-RED's inject does ``send(msg);

@@ -1,5 +1,5 @@
 """``link call``: call a ``link in`` ... ``link out (mode: return)`` subroutine and wait for its
-answer (nodered-runtime.md §6).
+answer (docs/reference/nodered-runtime.md §6).
 
 Each call pushes ``{"id": <random hex>, "node": <this node's id>}`` onto ``msg._linkSource`` (a
 list, so subroutines may call subroutines) and delivers the message itself, not a copy, to the

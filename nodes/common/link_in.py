@@ -1,4 +1,4 @@
-"""``link in``: the entry point of a virtual wire (nodered-runtime.md §6).
+"""``link in``: the entry point of a virtual wire (docs/reference/nodered-runtime.md §6).
 
 ``link out`` and ``link call`` nodes, in any loaded flow, name this node's id in their ``links``
 and deliver messages to it as if it were wired; it passes each message on unchanged. A ``link

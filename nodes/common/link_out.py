@@ -1,5 +1,5 @@
 """``link out``: the exit of a virtual wire, or the return of a link-call subroutine
-(nodered-runtime.md §6).
+(docs/reference/nodered-runtime.md §6).
 
 ``mode: link`` sets ``msg._event = "node:<id>"`` and delivers the message to every ``link in``
 named in ``links``, in any loaded flow, cloning it for every target after the first as wires

@@ -3,7 +3,7 @@
 
 Rules run in order on each message. A target is a message path (``payload.x``) or a context key
 (``{flow: key}``, ``{global: key}``; ``[msg.topic]`` inside a key is resolved per message).
-Node-RED semantics kept (cases CH-01..CH-22 of ``nodered-cases.md``):
+Node-RED semantics kept (cases CH-01..CH-22 of ``docs/reference/nodered-cases.md``):
 
 - ``set`` from a missing message property deletes the target; reading beneath a missing parent
   (``{msg: a.b}`` without ``a``) skips the rule; setting beneath a primitive warns and skips.

@@ -1,5 +1,5 @@
 """``delay``: delay each message, or limit the message rate (Node-RED's delay node, cases
-DL-01..DL-13 of ``nodered-cases.md``).
+DL-01..DL-13 of ``docs/reference/nodered-cases.md``).
 
 ``pause_type`` picks the mode:
 

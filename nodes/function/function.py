@@ -1,4 +1,4 @@
-"""``function``: run the flow author's Python code on each message (function-node.md).
+"""``function``: run the flow author's Python code on each message (docs/design/function-node.md).
 
 The code is the body of a function with ``msg``, ``node``, ``context``, ``flow``, ``global_`` and
 ``env`` in scope, and the ``asyncio`` module imported (the counterpart of the timers Node-RED puts

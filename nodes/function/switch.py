@@ -13,7 +13,7 @@ matched as a sequence of their own (new ``parts.id``, ``index`` and ``count``).
 
 Rules are compiled at load time into small test functions, ``test(prop, msg) -> bool``, so that
 a message costs one property read and one call per rule (cases SW-01..SW-24, SW-31 of
-``nodered-cases.md``).
+``docs/reference/nodered-cases.md``).
 """
 
 from __future__ import annotations

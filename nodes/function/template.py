@@ -1,5 +1,5 @@
 """``template``: render a mustache template into a message property or a context value
-(Node-RED's template node, cases TP-01..TP-10 of ``nodered-cases.md``).
+(Node-RED's template node, cases TP-01..TP-10 of ``docs/reference/nodered-cases.md``).
 
 Rendering follows mustache.js, the library Node-RED uses (:mod:`flowengine.mustache`), so
 imported templates give the same text; with ``output: json`` string values from the message are

@@ -1,5 +1,5 @@
 """``trigger``: send a message, wait, then send a second one (Node-RED's trigger node, cases
-TR-01..TR-13 of ``nodered-cases.md``).
+TR-01..TR-13 of ``docs/reference/nodered-cases.md``).
 
 A message arriving while the node is idle triggers it: ``op1`` is sent at once, and ``op2``
 after ``duration``, as a copy of the triggering message with the new payload. Messages arriving

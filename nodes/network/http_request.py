@@ -320,7 +320,8 @@ class HttpRequestNode(Node):
 
     def _body_for(self, msg: dict[str, Any], method: str,
                   headers: CIMultiDict[str]) -> tuple[list[tuple[str, str]] | None, Any]:
-        """Query parameters and body for the request (HR-03, HR-08)."""
+        """Query parameters and body for the request (HR-03, HR-08 in
+        docs/reference/nodered-cases.md)."""
         payload = msg.get("payload", MISSING)
         if method in ("GET", "HEAD"):
             mode = self.config["paytoqs"]

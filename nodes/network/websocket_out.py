@@ -52,7 +52,7 @@ class WebSocketOutNode(WebSocketEndpointNode):
         if self._wholemsg:
             data: str | bytes = dumps({k: v for k, v in msg.items() if k != "_session"})
         elif "payload" not in msg:
-            return  # WS-05: nothing to send
+            return  # WS-05 in docs/reference/nodered-cases.md: nothing to send
         else:
             payload = msg["payload"]
             if type(payload) is str:

@@ -1,6 +1,6 @@
 """``join``: sequences of messages back into one message (Node-RED's join).
 
-Three modes, as in Node-RED (cases JN-01..JN-18 of ``nodered-cases.md``):
+Three modes, as in Node-RED (cases JN-01..JN-18 of ``docs/reference/nodered-cases.md``):
 
 - ``auto`` reverses a ``split``: ``msg.parts`` (id, index, count, type, ch, key, len, property)
   says how each group is rebuilt, so parts may arrive in any order.

@@ -5,7 +5,7 @@ chunks), dicts into one message per key. Every part is a copy of the input messa
 property replaced and ``msg.parts = {id, type, index, count, ...}`` exactly as Node-RED writes
 it, so that a ``join`` in automatic mode (here or in Node-RED) reverses the split. Each part gets
 a new ``_msgid``. An input that already has ``msg.parts`` keeps it as ``msg.parts.parts`` (a
-stack), so nested split/join pairs work. Cases SP-01..SP-09 of ``nodered-cases.md``.
+stack), so nested split/join pairs work. Cases SP-01..SP-09 of ``docs/reference/nodered-cases.md``.
 
 In stream mode (strings and bytes) the trailing piece after the last separator is held and
 prepended to the next input, indexes run on across inputs and ``count`` is left out; an input is
