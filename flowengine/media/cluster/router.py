@@ -720,6 +720,14 @@ class Router(FrameHandler):
         self.shadows[backend] = set()
         for key in [k for k, r in self.relays.items() if backend in (r.origin, r.target)]:
             del self.relays[key]
+        # Shadows of its pipelines on the other workers, with the viewers in them: released
+        # before the clients are told, so a client that looks finds nothing of them.
+        for other, shadows in self.shadows.items():
+            for pipeline in [p for p in gone_pipelines if p in shadows]:
+                shadows.difference_update({s for s in shadows if s.split("/", 1)[0] == pipeline})
+                if other.alive:
+                    with contextlib.suppress(Exception):
+                        await other.call("release", {"object": pipeline})
         description = f"Media server {backend.name} went away ({reason})"
         for oid in gone:
             self._forget_object(oid)
@@ -737,10 +745,3 @@ class Router(FrameHandler):
             upstream = state.upstreams.pop(backend, None)
             if upstream is not None:
                 await upstream.close()
-        # Shadows of its pipelines on the other workers, with the viewers in them.
-        for other, shadows in self.shadows.items():
-            for pipeline in [p for p in gone_pipelines if p in shadows]:
-                shadows.difference_update({s for s in shadows if s.split("/", 1)[0] == pipeline})
-                if other.alive:
-                    with contextlib.suppress(Exception):
-                        await other.call("release", {"object": pipeline})
