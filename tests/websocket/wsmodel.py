@@ -199,6 +199,7 @@ def reference(data: bytes, max_size: int) -> Outcome:
 VALID_CODES = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 4000, 4999]
 INVALID_CODES = [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535]
 texts = st.text(max_size=80).map(str.encode)
+AT_LIMITS = [124, 125, 126, MAX_SIZE - 1, MAX_SIZE, MAX_SIZE + 1]  # sizes where checks change
 broken_utf8 = st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xe2\x82"])
 
 
@@ -208,18 +209,21 @@ def client_frames(draw: st.DrawFn) -> bytes:
     kind = draw(st.sampled_from(["text", "binary", "cont", "ping", "pong", "close", "odd"]))
     fin = draw(st.booleans()) if kind in ("text", "binary", "cont") else True
     payload = draw(st.one_of(texts, st.binary(max_size=160),
-                             st.tuples(texts, broken_utf8, texts).map(b"".join)))
-    if kind in ("ping", "pong"):
-        payload = payload[:125]
+                             st.tuples(texts, broken_utf8, texts).map(b"".join),
+                             st.sampled_from(AT_LIMITS).map(b"a".__mul__)))
+    if kind in ("ping", "pong"):  # now and then one byte too long
+        payload = payload[:draw(st.sampled_from([125, 125, 125, 126]))]
     if kind == "close":
         code = draw(st.sampled_from(VALID_CODES) | st.sampled_from(INVALID_CODES))
-        payload = draw(st.sampled_from([b"", b"\x03", code.to_bytes(2, "big") + payload[:60]]))
+        status = code.to_bytes(2, "big") + payload[:60]
+        payload = draw(st.sampled_from([b"", b"\x03", status, status]))
     opcode = {"text": 1, "binary": 2, "cont": 0, "ping": 9, "pong": 10, "close": 8}.get(kind)
     if opcode is None:  # a frame no valid client sends
         opcode = draw(st.sampled_from([3, 7, 11, 15, 9, 8, 1]))
         if opcode in (8, 9):
             fin = draw(st.booleans())
-            payload = payload if not fin else payload + bytes(126)  # fragmented or too long
+            if fin:  # too long for a control frame, else fragmented
+                payload = bytes(draw(st.sampled_from([126, 127, 300])))
     first = (0x80 if fin else 0) | opcode
     if kind == "odd" and draw(st.booleans()):
         first |= draw(st.sampled_from([0x40, 0x20, 0x10]))  # a reserved bit
