@@ -19,7 +19,7 @@ from flowengine.server.websocket import WebSocketClient
 pytestmark = pytest.mark.timeout(30)
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-Answer = Callable[[dict[str, str]], bytes]
+Answer = Callable[[dict[str, str]], bytes | list[bytes]]  # a list: one write each, 10 ms apart
 
 
 def accept(key: str) -> str:
@@ -43,7 +43,11 @@ async def server(answer: Answer) -> AsyncIterator[dict[str, Any]]:
         headers = {k.strip().lower(): v.strip()
                    for k, _, v in (line.partition(":") for line in lines[1:] if line)}
         seen["requests"].append((lines[0], headers))
-        writer.write(answer(headers))
+        pieces = answer(headers)
+        for piece in pieces if isinstance(pieces, list) else [pieces]:
+            writer.write(piece)
+            await writer.drain()
+            await asyncio.sleep(0.01)
         with_data = await reader.read(65536)
         seen["frames"] += with_data
         writer.close()
@@ -76,6 +80,16 @@ def errored(states: list[tuple[str, str]], _messages: list[Any]) -> bool:
     return any(state == "error" for state, _ in states)
 
 
+async def test_upgrade_split_across_segments() -> None:
+    def answer(headers: dict[str, str]) -> list[bytes]:
+        whole = upgrade(headers, bytes((0x82, 2)) + b"hi")
+        return [whole[:20], whole[20:-5], whole[-5:-1], whole[-1:]]
+
+    async with server(answer) as seen:
+        _, messages = await run_client(f"ws://127.0.0.1:{seen['port']}/", lambda _s, m: bool(m))
+    assert messages == [b"hi"]
+
+
 async def test_upgrade_with_a_frame_in_the_same_segment() -> None:
     # The server's first frame arrives with the 101: it is ours to parse, not the handshake's.
     hello = bytes((0x81, 5)) + b"hello"
@@ -96,12 +110,14 @@ async def test_upgrade_with_a_frame_in_the_same_segment() -> None:
 @pytest.mark.parametrize(("answer", "reason"), [
     (lambda h: b"HTTP/1.1 403 Forbidden\r\nContent-Length: 9\r\n\r\nforbidden", "HTTP 403"),
     (lambda h: b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "HTTP 200"),
+    (lambda h: [b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nno", b"pe"], "HTTP 404"),
     (lambda h: upgrade(h).replace(b"Upgrade: websocket", b"Upgrade: h2c"), "Upgrade"),
     (lambda h: upgrade({"sec-websocket-key": "AAAAAAAAAAAAAAAAAAAAAA=="}),
      "Sec-WebSocket-Accept"),
     (lambda h: b"HTTP/1.1 101 Switching Protocols\r\n" + b"X-Pad: " + b"x" * 70_000,
      "handshake response too long"),
-], ids=["403 with a body", "200", "no websocket upgrade", "wrong accept", "endless head"])
+], ids=["403 with a body", "200", "404 with a body in two segments", "no websocket upgrade",
+      "wrong accept", "endless head"])
 async def test_refused_handshakes_are_reported(answer: Answer, reason: str) -> None:
     async with server(answer) as seen:
         states, _ = await run_client(f"ws://127.0.0.1:{seen['port']}/", errored)

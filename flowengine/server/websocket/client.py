@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from websockets.client import ClientProtocol
-from websockets.http11 import Response
+from websockets.protocol import State as ProtocolState
 from websockets.uri import parse_uri
 
 from .codec import NORMAL
@@ -23,21 +23,23 @@ from .endpoints import WebSocketEndpoint, log
 
 DEFAULT_OPEN_TIMEOUT = 10.0
 MAX_HANDSHAKE = 64 * 1024  # bytes of a server's handshake response we read at most
+WS_OPEN = ProtocolState.OPEN  # the handshake protocol's state once the server upgraded
 
 
 class ClientConnection(Connection):
     """A connection that starts by sending the opening handshake request and reading the
     response; its ``opened`` future ends the handshake (a :class:`HandshakeError` if refused)."""
 
-    __slots__ = ("_handshake", "_head", "_head_read")
+    __slots__ = ("_handshake", "_head", "_head_read", "_received")
 
     def __init__(self, endpoint: WebSocketEndpoint, url: str):
         super().__init__(endpoint, url, client=True)
         self.opened = asyncio.get_running_loop().create_future()
         self._handshake = ClientProtocol(parse_uri(url), max_size=None)
         self._handshake.send_request(self._handshake.connect())
-        self._head = bytearray()  # the response so far
-        self._head_read = False  # its head is complete (a refusal's body may follow)
+        self._head = bytearray()  # the response's head so far
+        self._head_read = False  # the head is complete (a refusal's body may follow)
+        self._received = 0  # bytes of the response, bounded by MAX_HANDSHAKE
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
@@ -45,32 +47,28 @@ class ClientConnection(Connection):
             transport.write(data)
 
     def _handshake_data(self, data: bytes) -> None:
-        """Feed the response to the handshake protocol up to the end of its head only: what
-        follows a 101 is frames, ours to parse."""
-        self._head += data
-        if len(self._head) > MAX_HANDSHAKE:
+        self._received += len(data)
+        if self._received > MAX_HANDSHAKE:
             self._refused("handshake response too long")
             return
+        handshake = self._handshake
         rest = b""
-        if self._head_read:
-            data = bytes(data)  # a refusal's body
-        else:
+        if not self._head_read:
+            self._head += data
             end = self._head.find(b"\r\n\r\n")
             if end < 0:
                 return
+            # The protocol gets the head only: what follows a 101 is frames, ours to parse.
             self._head_read = True
             data, rest = bytes(self._head[:end + 4]), bytes(self._head[end + 4:])
-        handshake = self._handshake
+            self._head.clear()
         handshake.receive_data(data)
-        response = next((e for e in handshake.events_received() if isinstance(e, Response)),
-                        None)
+        if rest and handshake.state is not WS_OPEN and handshake.handshake_exc is None:
+            handshake.receive_data(rest)  # not a 101: the body of a refusal
+            rest = b""
         if handshake.handshake_exc is not None:
             self._refused(str(handshake.handshake_exc))
-        elif response is None:
-            if rest:  # a refusal's body: the response event comes once it is read
-                self._handshake_data(rest)
-        else:
-            self._head.clear()
+        elif handshake.state is WS_OPEN:
             self.state = OPEN
             self.endpoint._add(self)
             assert self.opened is not None
