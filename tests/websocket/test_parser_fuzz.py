@@ -1,6 +1,7 @@
-"""Fuzzing the frame parser: arbitrary bytes, and valid client streams with bytes flipped,
-inserted or cut, fed in arbitrary chunks, never raise out of the connection and end the same
-way as in websockets (:mod:`wsmodel`). Bounded by count (examples are small: a few seconds)."""
+"""Fuzzing the frame parser: arbitrary bytes, valid client streams with bytes flipped, inserted
+or cut, and complete frames with random first bytes, fed in arbitrary chunks, never raise out
+of the connection and end the same way as in websockets (:mod:`wsmodel`). Bounded by count
+(examples are small: a few seconds)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import itertools
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from wsmodel import MAX_SIZE, agree, ours, reference, streams
+from wsmodel import MAX_SIZE, agree, client_frames, ours, reference, streams
 
 FUZZ = settings(max_examples=400, deadline=None, database=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -38,8 +39,19 @@ def mutated(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
+@st.composite
+def first_bytes_fuzzed(draw: st.DrawFn) -> bytes:
+    """Complete frames whose first bytes (FIN, RSV, opcode) are random: nothing is left
+    incomplete, so both sides judge every frame."""
+    frames = draw(st.lists(client_frames(), min_size=1, max_size=6))
+    for i in draw(st.lists(st.integers(0, len(frames) - 1), min_size=1, max_size=3)):
+        frames[i] = bytes((draw(st.integers(0, 255)),)) + frames[i][1:]
+    return b"".join(frames)
+
+
 @FUZZ
-@given(data=st.binary(max_size=512) | mutated(), cuts=st.lists(st.integers(0, 2 ** 16), max_size=8))
+@given(data=st.binary(max_size=512) | mutated() | first_bytes_fuzzed(),
+       cuts=st.lists(st.integers(0, 2 ** 16), max_size=8))
 def test_parser_survives_and_agrees_on_any_bytes(data: bytes, cuts: list[int]) -> None:
     assert agree(asyncio.run(ours(chunked(data, cuts), MAX_SIZE)), reference(data, MAX_SIZE))
 

@@ -35,6 +35,7 @@ class Outcome:
     pongs: list[bytes] = field(default_factory=list)
     close: int | None = None  # the code of the close frame sent (1005: empty), None if none
     waiting: bool = field(default=False, compare=False)  # inside an incomplete frame (ours)
+    error: str = field(default="", compare=False)  # why websockets failed the connection
 
 
 def raw_frame(first: int, payload: bytes, key: bytes | None = b"\x01\x02\x03\x04",
@@ -139,18 +140,22 @@ async def ours(chunks: list[bytes], max_size: int) -> Outcome:
     return outcome
 
 
+# What websockets checks in a frame's first two bytes, before its length and mask key.
+EARLY_CHECKS = ("incorrect masking", "invalid opcode")
+
+
 def agree(ours: Outcome, theirs: Outcome) -> bool:
     """The same outcome, except where the stream ends inside a frame and one side has judged
     it sooner: we judge a frame by its whole header (a bad one fails at once, 1002; a too big
-    one is refused before its payload, 1009), websockets checks the mask bit after two bytes
-    but the rest once the payload is read."""
+    one is refused before its payload, 1009), websockets checks the opcode and the mask bit
+    after two bytes but the rest once the payload is read."""
     if ours == theirs:
         return True
     if (ours.messages, ours.pongs) != (theirs.messages, theirs.pongs):
         return False
     if theirs.close is None:
         return ours.close in (1002, 1009)
-    return ours.close is None and ours.waiting and theirs.close == 1002
+    return ours.close is None and ours.waiting and theirs.error in EARLY_CHECKS
 
 
 def reference(data: bytes, max_size: int) -> Outcome:
@@ -187,6 +192,7 @@ def reference(data: bytes, max_size: int) -> Outcome:
             outcome.pongs.append(frame.data)
     if protocol.close_sent is not None:
         outcome.close = protocol.close_sent.code
+        outcome.error = str(protocol.parser_exc or "")
         if str(protocol.parser_exc) == "incomplete fragmented message":
             # A close frame inside a fragmented message: websockets fails (1002); RFC 6455
             # allows control frames there (§5.4) and we answer the close as any other.
