@@ -46,12 +46,16 @@ request without ``Origin`` (not from a browser) is accepted.
 A failure of one session (a malformed or oversized frame, a full queue, a vanished peer) closes
 that session only, with the close code of §7.4.1, and is reported once through the subscribers'
 ``report`` callback (the nodes log it with their id) naming the peer.
+Text that is not UTF-8 closes the session with 1007 at the frame that holds it, also inside a
+fragmented message (as Autobahn's strict cases expect).
 
 The package, one module per part: :mod:`.codec` (frames out, opcodes, close codes, handshake
 keys), :mod:`.connection` (frames in, back-pressure, closing), :mod:`.endpoints` (subscribers,
-sending, heartbeat, the listener's upgrade), :mod:`.client` (the reconnecting client),
-:mod:`.origin` (the ``Origin`` check). Everything nodes and the server use is importable from
-here.
+sending, heartbeat, the listener's upgrade), :mod:`.client` (the reconnecting client, its
+handshake done by websockets' sans-I/O ``ClientProtocol``), :mod:`.origin` (the ``Origin``
+check). Everything nodes and the server use is importable from here. tests/websocket verifies
+the codec against websockets (differential and fuzz tests) and the protocol on a socket
+(Autobahn-style cases).
 """
 
 from .client import DEFAULT_OPEN_TIMEOUT, MAX_HANDSHAKE, ClientConnection, WebSocketClient

@@ -45,6 +45,7 @@ DRAIN_POLL = 0.01  # seconds between checks of a congested session's transport b
 _ids = itertools.count(1)
 _UTF8 = codecs.getincrementaldecoder("utf-8")
 
+
 class State(enum.Enum):
     """A connection's state. Invariants: messages reach subscribers, and ``send_*`` writes,
     only in OPEN; an endpoint's ``sessions`` holds exactly its OPEN and CLOSING connections;
