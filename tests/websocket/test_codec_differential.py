@@ -53,7 +53,8 @@ def test_encoded_frames_parse_back_in_websockets(data: str | bytes, mask: bool) 
 
 
 @BOUNDED
-@given(first=st.sampled_from([PING, PONG]), payload=st.binary(max_size=125),
+@given(first=st.sampled_from([PING, PONG]),
+       payload=st.binary(max_size=125) | st.integers(0, 125).map(bytes),
        mask=st.booleans())
 def test_control_frames_parse_back_in_websockets(first: int, payload: bytes, mask: bool
                                                  ) -> None:
