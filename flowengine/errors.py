@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -53,4 +54,13 @@ class ConfigError(Exception):
 
 
 class NodeError(Exception):
-    """An error a node reports with a ready-made message text (no exception type prefix)."""
+    """An error a node reports with a ready-made message text (no exception type prefix).
+
+    The runtime copies the attributes below into ``msg.error`` for catch nodes when set.
+    """
+
+    #: ``msg.error.type`` (default: the exception class's name).
+    error_type: str | None = None
+    #: ``msg.error.code`` and ``msg.error.cause``, as Node-RED copies them from a Node.js error.
+    code: Any = None
+    cause: Any = None

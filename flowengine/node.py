@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -284,6 +284,11 @@ class Node:
         self._runtime: Runtime | None = None
         self._wires: tuple[tuple[Node, ...], ...] = ()
         self._complete_nodes: tuple[Node, ...] = ()
+        # ``on_input`` as the runtime calls it: exactly one is set when the node is bound.
+        self._sync_handler: Callable[[dict[str, Any]], Any] | None = None
+        self._async_handler: Callable[[dict[str, Any]], Awaitable[Any]] | None = None
+        # ``auto_done`` as bound: the runtime finishes each message after ``on_input``.
+        self._auto_complete = self.auto_done
         self._backlog: list[dict[str, Any]] = []
         self._failed_msg: dict[str, Any] | None = None
         self._unheard_status = False  # set while on_start runs its first steps

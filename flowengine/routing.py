@@ -196,7 +196,7 @@ class Router:
                     self._not_running(node, msg)
                     continue
                 node.msgs_in += 1
-                handler = node._sync_handler  # type: ignore[attr-defined]
+                handler = node._sync_handler
                 if handler is None:
                     self._spawn(self._run_async(node, msg))
                     continue
@@ -222,7 +222,7 @@ class Router:
                             node.msgs_out += 1
                     elif result is not None:
                         emit(node, result, msg)
-                    if node._complete_nodes and node._auto_complete:  # type: ignore[attr-defined]
+                    if node._complete_nodes and node._auto_complete:
                         finish(node, msg)
                 except Exception:  # e.g. a message nested too deep to copy: log, go on
                     log.exception("could not forward a message from node '%s'", node.id)
@@ -248,9 +248,11 @@ class Router:
         # that no longer exists.
 
     async def _run_async(self, node: Node, msg: dict[str, Any]) -> None:
+        handler = node._async_handler
+        assert handler is not None  # routed here only when on_input is async
         started = perf_counter()
         try:
-            result = await node._async_handler(msg)  # type: ignore[attr-defined]
+            result = await handler(msg)
         except Exception as exc:
             node.error(exc, msg)
             return
@@ -258,7 +260,7 @@ class Router:
             node.handler_seconds += perf_counter() - started
         if result is not None:
             self.emit(node, result, msg)
-        if node._complete_nodes and node._auto_complete:  # type: ignore[attr-defined]
+        if node._complete_nodes and node._auto_complete:
             self.runtime.finish(node, msg)
 
     async def _finish_awaitable(self, node: Node, awaitable: Any,

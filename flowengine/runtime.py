@@ -285,12 +285,12 @@ class Runtime:
                 running.flow = spec.flow
                 running.group = spec.group
         self.flowset = flowset
-        starting = [new[i].instance for i in added + restart
-                    if not new[i].disabled and new[i].instance is not None]
+        starting = [spec.instance for spec in (new[i] for i in added + restart)
+                    if not spec.disabled and spec.instance is not None]
         for node in starting:
-            self._bind(node)  # type: ignore[arg-type]
+            self._bind(node)
         self._wire_all()
-        for node in self._start_order(starting):  # type: ignore[arg-type]
+        for node in self._start_order(starting):
             await self._start_node(node)
         summary = {"added": added, "changed": restart, "removed": removed}
         self.events.publish("reload", summary)
@@ -318,12 +318,12 @@ class Runtime:
         node._runtime = self
         handler = node.on_input
         if inspect.iscoroutinefunction(handler):
-            node._sync_handler = None  # type: ignore[attr-defined]
-            node._async_handler = handler  # type: ignore[attr-defined]
+            node._sync_handler = None
+            node._async_handler = handler
         else:
-            node._sync_handler = handler  # type: ignore[attr-defined]
-            node._async_handler = None  # type: ignore[attr-defined]
-        node._auto_complete = node.auto_done  # type: ignore[attr-defined]
+            node._sync_handler = handler
+            node._async_handler = None
+        node._auto_complete = node.auto_done
         self.nodes[node.id] = node
 
     def _wire_all(self) -> None:

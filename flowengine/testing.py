@@ -187,8 +187,8 @@ class FlowHarness:
             recorder = self._outputs[key] = _Recorder()
             probe = _Probe(recorder)
             probe._runtime = self.runtime
-            probe._sync_handler = probe.on_input  # type: ignore[attr-defined]
-            probe._auto_complete = False  # type: ignore[attr-defined]
+            probe._sync_handler = probe.on_input
+            probe._auto_complete = False
             probe.state = RUNNING
             for node, out in self._senders(node_id, port):
                 wires = list(node._wires)
@@ -256,7 +256,7 @@ class NodeHarness(FlowHarness):
         return super().output_now(node_id or self.NODE_ID, port)
 
 
-class _Records(list):  # type: ignore[type-arg]  # a list that can be weakly referenced
+class _Records(list):  # a list that can be weakly referenced
     pass
 
 

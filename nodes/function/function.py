@@ -221,7 +221,7 @@ class FunctionNode(Node):
         if isinstance(exc, NodeError):
             return exc
         err = NodeError(self._describe(exc, self._filename, "code"))
-        err.error_type = type(exc).__name__  # type: ignore[attr-defined]
+        err.error_type = type(exc).__name__
         # msg.error.stack shows the author's code, not the node's own frames.
         tb = exc.__traceback__
         while tb is not None and tb.tb_frame.f_code.co_filename != self._filename:

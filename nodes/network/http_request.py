@@ -236,8 +236,8 @@ class HttpRequestNode(Node):
                 code = _error_code(exc)
                 text = _request_error(exc, code)
                 err = NodeError(text)
-                err.code = code  # type: ignore[attr-defined]  # msg.error.code
-                err.cause = Error(text.removeprefix("RequestError: "))  # type: ignore[attr-defined]
+                err.code = code  # msg.error.code
+                err.cause = Error(text.removeprefix("RequestError: "))
                 self._failed(msg, url, err, code, text, code)
                 return
             failed = False
@@ -255,7 +255,7 @@ class HttpRequestNode(Node):
         ``send_failures`` is false) the message on with the text and code; finished either
         way."""
         self.status({"fill": "red", "shape": "ring", "text": status})
-        err.error_type = code  # type: ignore[attr-defined]  # msg.error.type
+        err.error_type = code  # msg.error.type
         self.error(err, msg)
         msg["payload"] = f"{text} : {url}"
         msg["statusCode"] = code
