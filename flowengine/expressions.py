@@ -55,7 +55,7 @@ def _skip_space_and_comments(self: _tokenizer.Tokenizer, prefix: bool) -> Any:
     return _original_next(self, prefix)
 
 
-_tokenizer.Tokenizer.next = _skip_space_and_comments  # type: ignore[method-assign]
+_tokenizer.Tokenizer.next = _skip_space_and_comments
 
 _DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?([Ee][-+]?[0-9]+)?")
 # jsonata-js's test, ungrouped as it is: ^0x.. or 0o.. anywhere or 0b..$

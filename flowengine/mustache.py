@@ -59,7 +59,7 @@ def render_text(value: Any) -> str:
     return to_string(value)
 
 
-class _JsObject(dict):  # type: ignore[type-arg]
+class _JsObject(dict):
     """An empty object, truthy as in JavaScript (a section over ``{}`` renders once)."""
 
     def __bool__(self) -> bool:

@@ -21,6 +21,7 @@ and logged; the store starts without that scope instead of failing.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import enum
 import hashlib
@@ -254,7 +255,7 @@ class FileStore(DictStore):
 
     # -- file I/O (runs in a worker thread) --------------------------------------
 
-    def _write_files(self, writes: list[tuple[str, str | None]]) -> set[str]:
+    def _write_files(self, writes: list[tuple[str, str | None]]) -> builtins.set[str]:
         failed: set[str] = set()
         for scope, text in writes:
             path = self.directory / scope_to_relpath(scope)

@@ -178,11 +178,11 @@ def _indent(text: str, indent: str) -> str:
                    for line in text.splitlines(keepends=True))
 
 
-class _Inline(list):  # type: ignore[type-arg]
+class _Inline(list):
     """A list written inline."""
 
 
-class _InlineMap(dict):  # type: ignore[type-arg]
+class _InlineMap(dict):
     """A mapping written inline."""
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ class NodeSpec:
     flow: FlowInfo
     config: dict[str, Any]
     definition: dict[str, Any]  # the node's mapping as written (after ${} substitution)
-    node_class: type[Node]
+    node_class: builtins.type[Node]  # `type` is a field name here
     line: int
     column: int
     name: str | None = None
