@@ -155,7 +155,7 @@ def _write_container(value: dict[Any, Any] | list[Any] | tuple[Any, ...], out: l
     is_dict = isinstance(value, dict)
     inner = indent + step
     items: list[str] = []
-    if is_dict:
+    if isinstance(value, dict):
         separator = ": " if step else ":"
         for key, item in value.items():
             if item is MISSING:

@@ -192,7 +192,7 @@ def _join_array(items: list[Any] | tuple[Any, ...], seen: set[int]) -> str:
         seen.discard(id(items))
 
 
-def _number_to_string(x: numbers.Real) -> str:
+def _number_to_string(x: float) -> str:
     """JavaScript Number::toString for ints and floats."""
     if isinstance(x, int):
         if abs(x) < 10**21:

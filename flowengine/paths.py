@@ -397,15 +397,15 @@ class Path:
         if keys is None:
             return MISSING
         current = obj
-        for key in keys:
+        for part in keys:
             if current is MISSING or current is None:
                 if strict:
                     what = "undefined" if current is MISSING else "null"
                     raise PathError(
-                        f"Cannot read property {key!r} of {what} in expression {self.expr!r}"
+                        f"Cannot read property {part!r} of {what} in expression {self.expr!r}"
                     )
                 return MISSING
-            current = _lookup(current, key)
+            current = _lookup(current, part)
         return current
 
     def set(self, obj: Any, value: Any, msg: Any = None) -> bool:
@@ -427,11 +427,11 @@ class Path:
         if keys is None:
             return False
         parent = obj
-        for position, key in enumerate(keys[:-1]):
-            child = _lookup(parent, key)
+        for position, part in enumerate(keys[:-1]):
+            child = _lookup(parent, part)
             if child is MISSING:
                 child = {} if isinstance(keys[position + 1], str) else []
-                if not _assign(parent, key, child):
+                if not _assign(parent, part, child):
                     return False
             elif not _is_container(child):
                 return False  # cannot create a property beneath a primitive or null
@@ -450,8 +450,8 @@ class Path:
         if keys is None:
             return False
         parent = obj
-        for key in keys[:-1]:
-            parent = _lookup(parent, key)
+        for part in keys[:-1]:
+            parent = _lookup(parent, part)
             if parent is MISSING:
                 return False
         return _remove(parent, keys[-1])

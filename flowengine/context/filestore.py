@@ -223,13 +223,13 @@ class FileStore(DictStore):
             if not writes:
                 return
             failed = await asyncio.to_thread(self._write_files, writes)
-            for scope, text in writes:
+            for scope, written in writes:
                 if scope in failed:
                     self._dirty.add(scope)  # retried by the next flush
-                elif text is None:
+                elif written is None:
                     self._written.pop(scope, None)
                 else:
-                    self._written[scope] = _digest(text)
+                    self._written[scope] = _digest(written)
             if failed and self._state is _State.OPEN and not all_scopes:
                 self._schedule_flush()
 

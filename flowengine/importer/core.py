@@ -554,8 +554,8 @@ class Importer:
             for user in sorted(users) if home == GLOBALS else ():
                 if user != GLOBALS and include not in by_name[user].include:
                     by_name[user].include.append(include)
-        for subflow, entry in subflows:
-            by_name[subflow.home].subflows.append(entry)
+        for subflow, subflow_entry in subflows:
+            by_name[subflow.home].subflows.append(subflow_entry)
         for flow in self.flows.values():
             uses = {s.home for s in self.subflows.values() if any(
                 n.get("type") == f"subflow:{s.nr_id}" for n in flow.nodes)}

@@ -72,7 +72,7 @@ def _check_wires(loader: Loader, spec: NodeSpec, nodes: dict[str, NodeSpec],
     inputs = [i for i, n in nodes.items() if not n.is_config and n.node_class.inputs]
     for i, targets in enumerate(spec.wires):
         for j, target_id in enumerate(targets):
-            where = ("wires", *yaml_index(raw, i, j))
+            where: tuple[str | int, ...] = ("wires", *yaml_index(raw, i, j))
             target = nodes.get(target_id)
             if target is None:
                 if target_id not in loader.broken_ids:  # already reported where it is defined

@@ -236,7 +236,9 @@ class Loader:
             return None
         for err_path, message in _schema_errors(FILE_SCHEMA, data):
             self.report(doc, file, err_path, message, at_key=message.startswith("unknown field"))
-        env = data.get("env") if isinstance(data.get("env"), dict) else {}
+        env = data.get("env")
+        if not isinstance(env, dict):
+            env = {}
         description = data.get("description")
         info = FlowInfo(name=self._flow_name(doc, path), file=file,
                         description=description if isinstance(description, str) else "",
