@@ -11,8 +11,8 @@ All three read the same facts, extracted once by :func:`config_fields`:
   description; nested objects and list items are listed as ``field.sub`` and ``field[].sub``.
 
 The schema helpers' annotations are shown by what they mean: ``x-value`` as "value (literal or
-reference)", ``x-duration`` as "duration", ``x-path`` as "message path", ``x-node-ref`` as
-"node id", ``x-config-ref`` as "config node id of type X".
+reference)", ``x-kind`` as its kind ("duration", "size", "folder"), ``x-path`` as "message
+path", ``x-node-ref`` as "node id", ``x-config-ref`` as "config node id of type X".
 
 Output is deterministic (registry order, schema declaration order, no timestamps), so the
 committed ``docs/nodes.md`` can be checked for staleness with ``flowrun docs --check``.
@@ -122,8 +122,8 @@ def type_text(schema: Schema) -> str:
         return _node_ids(schema["x-node-ref"], many)
     if many and isinstance(items, dict) and "x-node-ref" in items:  # a list of node ids
         return _node_ids(items["x-node-ref"], many=True)
-    if schema.get("x-duration"):
-        return "duration"
+    if "x-kind" in schema:
+        return str(schema["x-kind"])
     if schema.get("x-path"):
         return "message path"
     if schema.get("x-value"):
@@ -157,8 +157,8 @@ def _node_ids(ref: Any, many: bool) -> str:
 _PLURALS = {"string": "strings", "non-empty string": "non-empty strings",
             "integer": "integers", "number": "numbers", "boolean": "booleans",
             "object": "objects", "any": "values", "message path": "message paths",
-            "duration": "durations", "value (literal or reference)":
-                "values (literal or reference)"}
+            "duration": "durations", "size": "sizes", "folder": "folders",
+            "value (literal or reference)": "values (literal or reference)"}
 
 
 def _plain_type(kind: str, schema: Schema) -> str:
@@ -358,7 +358,8 @@ def node_reference(registry: NodeRegistry) -> str:
         "\"value (literal or reference)\" take a literal or a one-key reference such as "
         "`{msg: payload.x}`, `{flow: key}`, `{global: key}`, `{env: NAME}`, "
         "`{jsonata: expr}` or `{date: now}`; durations are seconds or `250ms`, `5s`, `2m`, "
-        "`1h`; message paths are property paths such as `payload.items[0]` (see "
+        "`1h`; sizes are bytes or `500kB`, `64KiB`, `1MiB`; folders are relative to the flow "
+        "file; message paths are property paths such as `payload.items[0]` (see "
         "docs/flow-format.md).",
         "",
         "## Contents",

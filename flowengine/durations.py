@@ -8,7 +8,9 @@ import re
 MAX_WAIT = 2_147_483.647
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "": 1.0}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+#: The one duration grammar: a number of seconds, or a number with a unit (``ms s m h``).
+DURATION_PATTERN = r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$"
+_DURATION = re.compile(DURATION_PATTERN)
 
 
 def parse_duration(value: float | int | str) -> float:

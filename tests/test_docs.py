@@ -193,7 +193,8 @@ def test_builtin_example_is_valid_configuration(cls: type[Node]) -> None:
         s.apply_defaults(cls.schema, config)
         errors = [e.message for e in s.validator_for(cls.schema).iter_errors(config)]
         assert errors == [], f"example node '{node_id}': {errors}"
-        cls(node_id, config)  # configure() accepts it too
+        assert s.convert(cls.schema, config, s.Folders(Path.cwd())) == []
+        cls(node_id, config)  # configure() accepts its typed values too
 
 
 # -- the CLI ----------------------------------------------------------------------------------

@@ -44,11 +44,23 @@ class Client(Node):
                     "peers": s.node_ref(many=True)})
 
 
+class Typed(Node):
+    """One field of each kind the loader converts, at the top level and in a list of objects."""
+
+    type = "test-typed"
+    category = "test"
+    schema = s.obj({"wait": s.duration(), "limit": s.size(), "store": s.folder("store"),
+                    "steps": {"type": "array", "items": s.obj({"pause": s.duration("1s")})}})
+
+    def configure(self, config: dict[str, Any]) -> None:
+        self.seen = dict(config)  # what configure is given, beside self.config
+
+
 @pytest.fixture(scope="module")
 def registry() -> NodeRegistry:
     reg = NodeRegistry()
     reg.load_entry_points()
-    for cls in (ServerConfig, OtherConfig, Client):
+    for cls in (ServerConfig, OtherConfig, Client, Typed):
         reg.register(cls)
     return reg
 
@@ -511,6 +523,101 @@ def test_common_fields_are_validated(registry: NodeRegistry, write: Any) -> None
         f"{path}:8:12: node 'tick', field 'wires': expected a node id, a list of node ids, or "
         "one list of node ids per output, got {'show': 1}",
         f"{path}:11:20: node 'tock', field 'wires[0][1]': expected a node id, got True",
+    ]
+
+
+def test_typed_fields_are_converted_once(registry: NodeRegistry, write: Any,
+                                         tmp_path: Path) -> None:
+    path = write("app/f.yaml", """\
+        flow: f
+        nodes:
+          typed:
+            type: test-typed
+            wait: 250ms
+            limit: 64KiB
+            store: ../state/db
+            steps: [{pause: 2m}, {}]
+          plain:
+            type: test-typed
+            wait: 1.5
+            limit: 1000
+          units:
+            type: test-typed
+            limit: 500kB
+            store: /srv/flows
+        """)
+    nodes = load(registry, path).nodes
+    typed = nodes["typed"].instance
+    assert typed.config == typed.seen == {  # type: ignore[union-attr, attr-defined]
+        "wait": 0.25, "limit": 65536, "store": str(tmp_path / "app" / ".." / "state" / "db"),
+        "steps": [{"pause": 120.0}, {"pause": 1.0}]}
+    plain = nodes["plain"].instance.config  # type: ignore[union-attr]
+    assert plain == {"wait": 1.5, "limit": 1000,
+                     "store": str(tmp_path / "app" / ".flowengine" / "store")}
+    assert isinstance(plain["wait"], float)
+    units = nodes["units"].instance.config  # type: ignore[union-attr]
+    assert (units["limit"], units["store"]) == (500_000, "/srv/flows")
+    assert "wait" not in units  # no default: not set, not invented
+
+
+def test_folders_default_to_the_data_dir_setting(registry: NodeRegistry, write: Any,
+                                                 tmp_path: Path) -> None:
+    settings = write("conf/settings.yaml", """\
+        flow: settings
+        settings:
+          data_dir: ../var
+        """)
+    flow = write("app/f.yaml", """\
+        flow: f
+        nodes:
+          default:
+            type: test-typed
+          home:
+            type: test-typed
+            store: ~/db
+        """)
+    nodes = load(registry, settings, flow).nodes
+    assert nodes["default"].instance.config["store"] == str(  # type: ignore[union-attr]
+        (tmp_path / "var").resolve() / "store")
+    assert nodes["home"].instance.config["store"] == str(  # type: ignore[union-attr]
+        Path.home() / "db")
+
+
+def test_bad_sizes_and_nested_durations(registry: NodeRegistry, write: Any) -> None:
+    path = write("f.yaml", """\
+        flow: f
+        nodes:
+          words:
+            type: test-typed
+            limit: 64 kilobytes
+          zero:
+            type: test-typed
+            limit: 0B
+          negative:
+            type: test-typed
+            limit: -1
+          fraction:
+            type: test-typed
+            limit: 1.5
+          nested:
+            type: test-typed
+            steps:
+              - pause: 1s
+              - pause: soon
+          folder:
+            type: test-typed
+            store: 7
+        """)
+    assert errors(registry, path) == [
+        f"{path}:5:12: node 'words', field 'limit': expected a size such as 1048576, '64KiB' "
+        "or '1MiB', got '64 kilobytes'",
+        f"{path}:8:12: node 'zero', field 'limit': must be at least 1 byte",
+        f"{path}:11:12: node 'negative', field 'limit': must be at least 1 byte",
+        f"{path}:14:12: node 'fraction', field 'limit': expected a size such as 1048576, "
+        "'64KiB' or '1MiB', got 1.5",
+        f"{path}:19:16: node 'nested', field 'steps[1].pause': expected a duration (seconds, "
+        "or '250ms', '5s', '2m', '1h'), got 'soon'",
+        f"{path}:22:12: node 'folder', field 'store': 7 is not of type 'string'",
     ]
 
 

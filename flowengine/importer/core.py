@@ -388,10 +388,13 @@ class Importer:
             return ""
         config = _as_loaded(converted.config, self.known_env(node))
         schemas.apply_defaults(cls.schema, config)
-        for error in schemas.validator_for(cls.schema).iter_errors(config):
-            for path, message in schemas.describe_error(error):
-                where = ".".join(str(p) for p in path)
-                return f"a value its '{converted.type}' node refuses ({where}: {message})"
+        problems = [problem for error in schemas.validator_for(cls.schema).iter_errors(config)
+                    for problem in schemas.describe_error(error)]
+        # Then typed values, as the loader gives them (a folder's base does not matter here).
+        problems = problems or schemas.convert(cls.schema, config, schemas.Folders(Path.cwd()))
+        for path, message in problems[:1]:
+            where = ".".join(str(p) for p in path)
+            return f"a value its '{converted.type}' node refuses ({where}: {message})"
         try:
             cls("check", config)
         except ConfigError as exc:

@@ -330,6 +330,7 @@ class Loader:
                             warning=True, at_key=True)
         settings = self._merge_settings(flows)
         graph.check(self, nodes, duplicates)
+        self._convert([*nodes.values(), *duplicates], settings.get("data_dir"))
         self._instantiate([*nodes.values(), *duplicates])
         if self.errors:
             # Warnings are left out: the errors are what must be fixed first.
@@ -487,6 +488,20 @@ class Loader:
                 for part in path[:-1]:
                     holder = holder[part]
                 holder[path[-1]] = members[ref]
+
+    def _convert(self, specs: list[NodeSpec], data_dir: str | None) -> None:
+        """Give each valid node its typed values (durations, sizes, folders: docs/plugins.md),
+        once, before it is created; a value that does not convert is reported at its field."""
+        for spec in specs:
+            section = "config" if spec.is_config else "nodes"
+            if (spec.flow.file, section, spec.id) in self._invalid:
+                continue
+            folders = schemas.Folders(Path(spec.flow.file).parent, data_dir)
+            errors = schemas.convert(spec.node_class.schema, spec.config, folders)
+            for err_path, message in errors:
+                self.node_error(spec, err_path, message)
+            if errors:
+                self._invalid.add((spec.flow.file, section, spec.id))
 
     def _instantiate(self, specs: list[NodeSpec]) -> None:
         """Create every enabled node whose configuration is valid (its ``configure`` runs)."""

@@ -25,7 +25,6 @@ from flowengine import (
     compile_path,
     compile_value,
     new_msgid,
-    parse_duration,
 )
 from flowengine import schema as s
 
@@ -84,7 +83,7 @@ class InjectNode(Node):
                          for path, value in (listed or {}).items())
         self._props = [(compile_path(path, field), compile_value(value, field))
                        for path, value, field in props]
-        self._repeat = parse_duration(config["repeat"]) if config.get("repeat") else None
+        self._repeat = config.get("repeat") or None
         if self._repeat is not None and (self._repeat <= 0 or self._repeat > MAX_REPEAT):
             raise ConfigError(f"repeat must be between 0 and {MAX_REPEAT} seconds", "repeat")
         self._cron = config.get("cron")
@@ -129,7 +128,7 @@ class InjectNode(Node):
         return msg
 
     async def _once(self) -> None:
-        await asyncio.sleep(parse_duration(self.config["once_delay"]))
+        await asyncio.sleep(self.config["once_delay"])
         self.inject()
         if self._repeat:
             await self._every(self._repeat)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from random import getrandbits
 from typing import Any
 
-from flowengine import ConfigError, Node, NodeError, clone_message, parse_duration
+from flowengine import ConfigError, Node, NodeError, clone_message
 from flowengine import schema as s
 
 STATIC, DYNAMIC = "static", "dynamic"
@@ -63,7 +63,7 @@ class LinkCallNode(Node):
             raise ConfigError("a static link call needs its target link in node in 'links'",
                               "links")
         self._target: str | None = links[0] if links else None
-        self._timeout = parse_duration(config["timeout"])
+        self._timeout = config["timeout"]
         if self._timeout <= 0:
             raise ConfigError("timeout must be greater than 0", "timeout")
         self._pending: dict[str, _PendingCall] = {}

@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flowengine import ConfigError, Node, NodeError, parse_duration
+from flowengine import ConfigError, Node, NodeError
 from flowengine import schema as s
 from flowengine.durations import MAX_WAIT
 from flowengine.js import parse_float
@@ -136,12 +136,12 @@ class DelayNode(Node):
     def configure(self, config: dict[str, Any]) -> None:
         mode = config["pause_type"]
         self.mode = mode
-        self.timeout = parse_duration(config["timeout"])
-        first = parse_duration(config["random_first"])
-        last = parse_duration(config["random_last"])
+        self.timeout = config["timeout"]
+        first = config["random_first"]
+        last = config["random_last"]
         if mode == "random" and last < first:
             raise ConfigError("random_last must not be shorter than random_first", "random_last")
-        per = parse_duration(config["per"])
+        per = config["per"]
         if per <= 0 and mode in ("rate", "queue", "timed", "burst"):
             raise ConfigError("per must be longer than 0", "per")
         #: Seconds between two messages in the rate modes (DL-01: rate 1 per 1h -> 3600).

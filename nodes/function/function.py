@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from flowengine import ConfigError, Node, NodeError, parse_duration
+from flowengine import ConfigError, Node, NodeError
 from flowengine import schema as s
 
 ARGS = ("msg", "node", "context", "flow", "global_", "env")
@@ -133,7 +133,7 @@ class FunctionNode(Node):
             if config.get("setup") else None
         self._cleanup = _compile(config["cleanup"], SETUP_ARGS, f"<cleanup {self.id}>",
                                  "cleanup") if config.get("cleanup") else None
-        self._timeout = parse_duration(config["timeout"]) if config.get("timeout") else None
+        self._timeout = config.get("timeout") or None
         # Code that calls node.done() finishes its messages itself (as in Node-RED).
         self.auto_done = not _CALLS_DONE.search(config["code"])  # type: ignore[misc]
         self._setup_error: str | None = None

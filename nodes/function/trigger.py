@@ -37,7 +37,6 @@ from flowengine import (
     clone_message,
     compile_path,
     compile_value,
-    parse_duration,
 )
 from flowengine import schema as s
 from flowengine.durations import MAX_WAIT
@@ -146,7 +145,7 @@ class TriggerNode(Node):
         self.op1 = compile_op(config["op1"], "op1")
         self.op2 = compile_op(config["op2"], "op2")
         #: The wait in seconds (TR-01: 250ms by default).
-        self.duration = parse_duration(config["duration"])
+        self.duration = config["duration"]
         self.repeat = config["repeat"]
         if self.repeat and self.duration == 0:
             raise ConfigError("repeat needs a duration longer than 0", "duration")

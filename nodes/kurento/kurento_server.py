@@ -31,7 +31,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from flowengine import ConfigError, Node, parse_duration
+from flowengine import ConfigError, Node
 from flowengine import schema as s
 from flowengine.kurento import (
     ClientEvent,
@@ -88,10 +88,8 @@ class KurentoServerNode(Node):
         "workers": s.integer(0, "Embedded only: media worker processes behind the embedded "
                              "server (0: one per core; 1: the server is one process).",
                              minimum=0, maximum=256),
-        "media_dir": s.string(description="Embedded only: where recorders may write and "
-                              "`file://` players read, relative to the flow file. Default: "
-                              "`media` under the `data_dir` setting, else `.flowengine/media` "
-                              "beside the flow file."),
+        "media_dir": s.folder("media", "Embedded only: where recorders may write and "
+                              "`file://` players read."),
         "port": s.integer(0, "Embedded only: the TCP port on 127.0.0.1; 0 picks a free one.",
                           minimum=0, maximum=65535),
         "timeout": s.duration("20s", "How long a request (and opening the socket) may take."),
@@ -129,13 +127,13 @@ class KurentoServerNode(Node):
                 *(arg for remote in dict.fromkeys(remotes) for arg in ("--remote", remote)),
             )  # fmt: skip
         self._options = {
-            "timeout": parse_duration(config["timeout"]),
-            "ping_interval": parse_duration(config["ping_interval"]),
-            "reconnect_timeout": parse_duration(config["reconnect_timeout"]),
+            "timeout": config["timeout"],
+            "ping_interval": config["ping_interval"],
+            "reconnect_timeout": config["reconnect_timeout"],
         }
         if self._options["timeout"] <= 0:
             raise ConfigError("must be more than 0", "timeout")
-        self._start_timeout = parse_duration(config["start_timeout"])
+        self._start_timeout = config["start_timeout"]
         self._player_allow = tuple(re.split(r"[\s,]+", config["player_allow"].strip())
                                    if config["player_allow"].strip() else ())
         self._shared: _SharedServer | None = None
@@ -168,7 +166,7 @@ class KurentoServerNode(Node):
 
     async def on_start(self) -> None:
         if self.is_embedded:
-            media_dir = self._media_dir()
+            media_dir = Path(self.config["media_dir"])
             key: tuple[str, str] = (SHARED_KEY, f"{EMBEDDED}:{media_dir}")
         else:
             media_dir = None
@@ -194,17 +192,6 @@ class KurentoServerNode(Node):
         self.shared_status.show("", "", "")
 
     # -- internals ------------------------------------------------------------------------------
-
-    def _media_dir(self) -> Path:
-        configured = self.config.get("media_dir")
-        flow_file = Path(self.flow.file)
-        base = flow_file.parent if flow_file.is_file() else self.runtime.base_dir
-        if configured:
-            return (Path(base) / Path(configured).expanduser()).absolute()
-        setting = self.runtime.settings.get("data_dir")
-        if setting:
-            return Path(setting) / "media"
-        return (Path(base) / ".flowengine" / "media").absolute()
 
     def _on_state(self, event: ClientEvent | None, text: str) -> None:
         """Called by the shared server on every connection change."""

@@ -30,7 +30,7 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from flowengine import MISSING, ConfigError, Node, NodeError, Path, compile_value, parse_duration
+from flowengine import MISSING, ConfigError, Node, NodeError, Path, compile_value
 from flowengine import schema as s
 from flowengine.http import REQUEST_NODE_HEADER, mark_response_headers, unmodified_response_headers
 from flowengine.js import to_string
@@ -162,7 +162,7 @@ class HttpRequestNode(Node):
                                   "only)", "url")
         self._headers = [(name, compile_value(value, f"headers.{name}"))
                          for name, value in (config.get("headers") or {}).items()]
-        self._timeout = parse_duration(config["timeout"])
+        self._timeout = config["timeout"]
         tls = config.get("tls") or {}
         if tls.get("key_file") and not tls.get("cert_file"):
             raise ConfigError("key_file needs cert_file", "tls.key_file")

@@ -16,11 +16,9 @@ lookup and the connection status.
 
 from __future__ import annotations
 
-import re
 import textwrap
 from typing import Any
 
-from flowengine import ConfigError
 from flowengine import schema as s
 from flowengine.js import json_loads as loads
 from flowengine.websocket import (
@@ -31,25 +29,6 @@ from flowengine.websocket import (
     WebSocketEndpointNode,
     WebSocketListener,
 )
-
-SIZE_PATTERN = r"^\s*(\d+(?:\.\d+)?)\s*([kKMG]i?B|B)?\s*$"
-_SIZE = re.compile(SIZE_PATTERN)
-_UNITS = {"": 1, "B": 1, "KB": 1000, "KIB": 1024, "MB": 1000 ** 2, "MIB": 1024 ** 2,
-          "GB": 1000 ** 3, "GIB": 1024 ** 3}
-
-def parse_size(value: int | str, field: str = "max_size") -> int:
-    """Bytes for ``1048576``, ``"1MiB"``, ``"64KiB"``, ``"500kB"`` (kB = 1000, KiB = 1024)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        size = value
-    else:
-        match = _SIZE.match(str(value))
-        if not match:
-            raise ConfigError(f"expected a size such as 1048576, '64KiB' or '1MiB', got "
-                              f"{value!r}", field)
-        size = int(float(match.group(1)) * _UNITS[(match.group(2) or "").upper()])
-    if size < 1:
-        raise ConfigError("must be at least 1 byte", field)
-    return size
 
 
 class WebSocketInNode(WebSocketEndpointNode):
@@ -83,12 +62,8 @@ class WebSocketInNode(WebSocketEndpointNode):
                               "message (a frame that is not a JSON object becomes payload)."),
         "events": s.boolean(False, "Also send a message when a peer connects or disconnects: "
                             "{event, _session, payload: {remote, code, reason}}."),
-        "max_size": {"anyOf": [{"type": "integer", "minimum": 1},
-                               {"type": "string", "pattern": SIZE_PATTERN}],
-                     "default": DEFAULT_MAX_SIZE,
-                     "description": "Largest message accepted, in bytes or as '64KiB', '1MiB'. "
-                                    "When several websocket-in nodes share an endpoint, the "
-                                    "largest limit applies."},
+        "max_size": s.size(DEFAULT_MAX_SIZE, "Largest message accepted. When several "
+                           "websocket-in nodes share an endpoint, the largest limit applies."),
         "origins": {"type": "array", "items": {"type": "string"}, "default": [],
                     "description": "Listener mode: browser origins allowed "
                     "to connect besides the serving host's own (`https://app.example.org`; "
@@ -102,7 +77,7 @@ class WebSocketInNode(WebSocketEndpointNode):
         super().configure(config)
         self._wholemsg = bool(config["wholemsg"])
         self._events = bool(config["events"])
-        self._max_size = parse_size(config["max_size"])
+        self._max_size = config["max_size"]
         self._origins = list(config.get("origins") or [])
 
     async def on_start(self) -> None:

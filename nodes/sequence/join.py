@@ -43,7 +43,6 @@ from flowengine import (
     clone_message,
     compile_path,
     compile_value,
-    parse_duration,
 )
 from flowengine import schema as s
 from flowengine.js import to_number, to_string
@@ -154,7 +153,7 @@ class JoinNode(Node):
         self._key = compile_path(config["key"], "key")
         self._count = config["count"]
         self._use_parts = config["use_parts"]
-        self._timeout = parse_duration(config["timeout"]) if self._mode != AUTO else 0.0
+        self._timeout = config["timeout"] if self._mode != AUTO else 0.0
         self._accumulate = config["accumulate"]
         self._max_queue = config["max_queue"]
         joiner = config["joiner"]

@@ -17,10 +17,9 @@ import asyncio
 import contextlib
 import textwrap
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from flowengine import ConfigError, Node, parse_duration
+from flowengine import ConfigError, Node
 from flowengine import schema as s
 from flowengine.pg import (
     Database,
@@ -57,10 +56,7 @@ class PostgresServerNode(Node):
         "dsn": s.string(EMBEDDED, "A `postgresql://user:password@host:port/database` URL, or "
                         "`embedded` (also an empty value): run PostgreSQL locally (the pgserver "
                         "package's build) on 127.0.0.1."),
-        "data_dir": s.string(description="Embedded only: the PostgreSQL data directory, "
-                             "relative to the flow file. Default: `postgres` under the "
-                             "`data_dir` setting, else `.flowengine/postgres` beside the flow "
-                             "file."),
+        "data_dir": s.folder("postgres", "Embedded only: the PostgreSQL data directory."),
         "port": s.integer(0, "Embedded only: the TCP port on 127.0.0.1; 0 picks a free one.",
                           minimum=0, maximum=65535),
         "pool_min": s.integer(1, "Connections the pool keeps open.", minimum=0),
@@ -78,7 +74,7 @@ class PostgresServerNode(Node):
             raise ConfigError(f"pool_min ({config['pool_min']}) is larger than pool_max "
                               f"({config['pool_max']})", "pool_min")
         self._dsn = dsn
-        self._connect_timeout = parse_duration(config["connect_timeout"])
+        self._connect_timeout = config["connect_timeout"]
         #: The embedded server (``dsn: embedded``) once started, else None.
         self.embedded: EmbeddedPostgres | None = None
         self._db: Database | None = None
@@ -115,7 +111,7 @@ class PostgresServerNode(Node):
         self._closing, self._start_error = False, ""
         dsn = self._dsn
         if self.is_embedded:
-            self.embedded = EmbeddedPostgres(self._data_dir(), port=self.config["port"])
+            self.embedded = EmbeddedPostgres(self.config["data_dir"], port=self.config["port"])
             loop = asyncio.get_running_loop()
             self.embedded.on_exit = lambda code: loop.call_soon_threadsafe(self._exited, code)
             self.shared_status.show("yellow", "ring", "starting embedded PostgreSQL")
@@ -150,17 +146,6 @@ class PostgresServerNode(Node):
         self.shared_status.show("", "", "")
 
     # -- internals --------------------------------------------------------------------------------
-
-    def _data_dir(self) -> Path:
-        configured = self.config.get("data_dir")
-        flow_file = Path(self.flow.file)
-        base = flow_file.parent if flow_file.is_file() else self.runtime.base_dir
-        if configured:
-            return (base / Path(configured).expanduser()).absolute()
-        setting = self.runtime.settings.get("data_dir")
-        if setting:  # the loader made it absolute (relative to the file that set it)
-            return Path(setting) / "postgres"
-        return (base / ".flowengine" / "postgres").absolute()
 
     def _exited(self, code: int) -> None:
         """The embedded server exited without on_close (on the loop, from its watcher)."""

@@ -13,7 +13,7 @@ import asyncio
 import textwrap
 from typing import Any
 
-from flowengine import ConfigError, Node, parse_duration
+from flowengine import ConfigError, Node
 from flowengine import schema as s
 
 #: The longest window: one day. Longer ones are almost certainly a unit mistake (``60h``).
@@ -46,10 +46,10 @@ class RateMeter(Node):
 
     def configure(self, config: dict[str, Any]) -> None:
         # The schema already checked the form ("5s", 2.5); the range is checked here.
-        self._window = parse_duration(config["window"])
+        self._window = config["window"]
         if not 0 < self._window <= MAX_WINDOW:
             raise ConfigError(f"window must be more than 0 and at most 24h, "
-                              f"got {config['window']!r}", "window")
+                              f"got {self._window:g}s", "window")
         self._count = 0
         self._timer: asyncio.Task[None] | None = None
 

@@ -92,8 +92,8 @@ nodes:
 
 
 @pytest.mark.parametrize(("window", "message"), [
-    (0, "window must be more than 0 and at most 24h, got 0"),
-    ("25h", "window must be more than 0 and at most 24h, got '25h'"),
+    (0, "window must be more than 0 and at most 24h, got 0s"),
+    ("25h", "window must be more than 0 and at most 24h, got 90000s"),
     ("soon", "expected a duration (seconds, or '250ms', '5s', '2m', '1h'), got 'soon'"),
 ])
 def test_bad_window_is_a_load_error(registry: NodeRegistry, window: object,
