@@ -11,8 +11,6 @@ from __future__ import annotations
 from random import getrandbits
 from typing import Any
 
-Message = dict[str, Any]
-
 
 def new_msgid() -> str:
     """A fresh 16-hex-digit message id, as Node-RED's ``RED.util.generateId``."""

@@ -33,8 +33,6 @@ from flowengine.sizes import SIZE_PATTERN, parse_size
 
 Schema = dict[str, Any]
 
-VALUE_KINDS = ("msg", "flow", "global", "env", "jsonata", "date", "literal", "bytes")
-
 
 def _with(schema: Schema, default: Any, description: str | None, **extra: Any) -> Schema:
     if default is not _NO_DEFAULT:

@@ -138,11 +138,6 @@ class Response:
         return _dumps(self.to_dict())
 
 
-def result_response(request_id: RequestId, result: Any) -> Response:
-    """A success response."""
-    return Response(request_id, result=result)
-
-
 def error_response(request_id: RequestId, error: KurentoError) -> Response:
     """An error response (never carries a sessionId: section 2)."""
     return Response(request_id, error=error)

@@ -554,14 +554,6 @@ def find_method(cls: RemoteClass, name: str) -> Method | None:
     return None
 
 
-def find_property(cls: RemoteClass, name: str) -> Property | None:
-    for c in lineage(cls):
-        for p in c.properties:
-            if p.name == name:
-                return p
-    return None
-
-
 def find_accessor(cls: RemoteClass, operation: str) -> tuple[Property, str] | None:
     """``(property, "get"|"set")`` when ``operation`` is a property accessor of ``cls``
     (:attr:`Property.getter`, :attr:`Property.setter`); read-only and final properties have no
