@@ -210,7 +210,6 @@ class WorkerBackend(Backend):
             f"worker {index}", "", health_interval=health_interval, health_timeout=health_timeout
         )
         self.index = index
-        self.restarts = 0
 
     @property
     def pid(self) -> int | None:
@@ -240,7 +239,6 @@ class WorkerBackend(Backend):
         try:
             await self.process.start()
             self.url = self.process.url
-            self.restarts += 1
             await self._connect()
         except Exception as exc:
             log.warning("media server %s did not start again: %s", self.name, exc)

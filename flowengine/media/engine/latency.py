@@ -80,7 +80,6 @@ class LatencyStat:
     def __init__(self, kind: str):
         self.kind = kind
         self.avg = 0.0
-        self.samples = 0
 
     @property
     def name(self) -> str:
@@ -88,7 +87,6 @@ class LatencyStat:
 
     def add(self, nanoseconds: int) -> None:
         self.avg = nanoseconds * ALPHA + self.avg * (1 - ALPHA)
-        self.samples += 1
 
     def to_kurento(self) -> dict[str, Any]:
         return complex_value(

@@ -95,7 +95,6 @@ class CompositeMixer:
         self.loop = loop
         self.push_video = push_video
         self.frames_made = 0
-        self.ticks_skipped = 0
         self._inputs: dict[Hashable, _Input] = {}
         self._audio_outputs: dict[Hashable, Callable[[av.AudioFrame], None]] = {}
         self._lock = threading.Lock()
@@ -188,7 +187,6 @@ class CompositeMixer:
         due += period
         if now - due > CATCH_UP:
             skipped = int((now - due) / period)
-            self.ticks_skipped += skipped
             due += skipped * period
         return due
 

@@ -115,8 +115,6 @@ class LiveMuxer:
         self.video_codec = video_codec or profile.video_codec
         """The video codec of the packets (``"vp8"`` or ``"h264"``)."""
         self.on_error = on_error
-        self.packets = {"video": 0, "audio": 0}
-        self.dropped = 0
         self.last_t = 0.0
         """Recording time (s) of the newest packet given to the container."""
         self.error: MuxerError | None = None
@@ -147,7 +145,6 @@ class LiveMuxer:
             self._queue.put_nowait((kind, item, t))
             return True
         except queue.Full:
-            self.dropped += 1
             return False
 
     def finish(self) -> concurrent.futures.Future[Path]:
@@ -289,12 +286,11 @@ class LiveMuxer:
         self._last_pts[kind] = pts
         return pts
 
-    def _mux(self, kind: str, packet: av.Packet, t: float) -> None:
+    def _mux(self, packet: av.Packet, t: float) -> None:
         try:
             self._container.mux(packet)
         except (OSError, av.FFmpegError) as exc:
             raise _write_error(exc, self.path) from exc
-        self.packets[kind] += 1
         self.last_t = max(self.last_t, t)
 
     def _write_video(self, unit: EncodedUnit, t: float) -> None:
@@ -306,7 +302,7 @@ class LiveMuxer:
         packet.time_base = VIDEO_TIME_BASE
         packet.pts = packet.dts = self._next_pts("video", t, VIDEO_TIME_BASE)
         packet.is_keyframe = unit.keyframe
-        self._mux("video", packet, t)
+        self._mux(packet, t)
 
     def _write_audio(self, item: Any, t: float) -> None:
         stream = self._streams.get("audio")
@@ -317,7 +313,7 @@ class LiveMuxer:
             packet.stream = stream
             packet.time_base = AUDIO_TIME_BASE
             packet.pts = packet.dts = self._next_pts("audio", t, AUDIO_TIME_BASE)
-            self._mux("audio", packet, t)
+            self._mux(packet, t)
             return
         self._encode_aac(stream, item, t)
 
@@ -334,7 +330,7 @@ class LiveMuxer:
             out.pts, out.time_base = self._aac_next, AUDIO_TIME_BASE
             self._aac_next += out.samples
             for packet in stream.encode(out):
-                self._mux("audio", packet, t)
+                self._mux(packet, t)
 
     def _close(self) -> None:
         if self._container is None and self._early_audio:
@@ -344,7 +340,7 @@ class LiveMuxer:
         stream = self._streams.get("audio")
         if stream is not None and self.profile.audio_codec == "aac":
             for packet in stream.encode(None):
-                self._mux("audio", packet, self.last_t)
+                self._mux(packet, self.last_t)
         try:
             self._container.close()
             assert self._file is not None

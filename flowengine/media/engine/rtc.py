@@ -35,7 +35,6 @@ class TapQueue(queue.Queue):
         super().__init__()
         self.hub = hub
         self.kind = kind
-        self.frames = 0
         self.bytes = 0
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
@@ -45,7 +44,6 @@ class TapQueue(queue.Queue):
         codec, frame = item
         fmt = codec.name.lower()
         data = bytes(frame.data)
-        self.frames += 1
         self.bytes += len(data)
         keyframe = is_video_keyframe(fmt, data) if self.kind == "video" else True
         self.hub.push(
