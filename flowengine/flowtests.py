@@ -67,6 +67,7 @@ from flowengine.durations import parse_duration
 from flowengine.errors import ConfigError, FlowLoadError, LoadError, NodeError
 from flowengine.jsvalues import node_red_type
 from flowengine.loader import FlowSet, FlowSpec, Loader, NodeSpec, find_flow_files
+from flowengine.loader.yamlsource import field_text
 from flowengine.logs import FlowFormatter
 from flowengine.node import Node
 from flowengine.paths import MISSING
@@ -461,7 +462,7 @@ class _Checker:
     def error(self, path: tuple[str | int, ...], message: str) -> None:
         pos = self.flow.document.position(("tests", *path))
         self.errors.append(LoadError(str(self.flow.path), pos.line, pos.column, message,
-                                     field=_field_text(("tests", *path))))
+                                     field=field_text(("tests", *path))))
 
     def node(self, path: tuple[str | int, ...], node_id: str, *, allow_config: bool = False
              ) -> NodeSpec | None:
@@ -479,13 +480,6 @@ class _Checker:
             self.error(path, f"node '{node_id}' is disabled")
             return None
         return spec
-
-
-def _field_text(path: Iterable[str | int]) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
 
 
 def _validate(flow: FlowSpec, flowset: FlowSet, registry: NodeRegistry
@@ -544,7 +538,7 @@ def _check_test(check: _Checker, index: int, test: dict[str, Any],
             pos = check.flow.document.position(("tests", *where, "code"))
             line = pos.line if exc.line is None else pos.first_content_line + exc.line - 1
             check.errors.append(LoadError(str(check.flow.path), line, pos.column, exc.message,
-                                          field=_field_text(("tests", *where, "code"))))
+                                          field=field_text(("tests", *where, "code"))))
     for i, step in enumerate(test.get("send") or []):
         _check_step(check, (index, "send", i), step, stubs)
     for i, expectation in enumerate(test.get("expect") or []):

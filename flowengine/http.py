@@ -1,6 +1,7 @@
 """Public API: the HTTP pieces that http-in, http-request and http-response share.
 
 - :class:`HttpResponseHandle` is ``msg["res"]`` of an http-in message: the request's one answer;
+- :func:`headers_dict` gives received headers (a request's or an answer's) as Node.js does;
 - Node-RED marks the headers of an http-request answer (:data:`REQUEST_NODE_HEADER`,
   :func:`mark_response_headers`) so that, copied unchanged into a later request or an
   http-response (:func:`unmodified_response_headers`), they are not sent back out
@@ -15,8 +16,24 @@ import json
 from typing import Any
 
 from aiohttp import web
+from multidict import MultiMapping
 
 REQUEST_NODE_HEADER = "x-node-red-request-node"
+
+
+def headers_dict(headers: MultiMapping[str]) -> dict[str, Any]:
+    """Headers as Node.js's ``req.headers``: lower-case names, repeats joined with ``, ``
+    except ``set-cookie``, which is always a list."""
+    result: dict[str, Any] = {}
+    for name, value in headers.items():
+        key = name.lower()
+        if key == "set-cookie":
+            result.setdefault(key, []).append(value)
+        elif key in result:
+            result[key] = f"{result[key]}, {value}"
+        else:
+            result[key] = value
+    return result
 
 
 def mark_response_headers(headers: dict[str, Any]) -> None:

@@ -35,7 +35,13 @@ from flowengine.loader.envsubst import substitute
 from flowengine.loader.model import FlowSet, FlowSpec, NodeSpec
 from flowengine.loader.scopes import read_groups
 from flowengine.loader.subflows import INSTANCE_PREFIX, SubflowDef, expand, read_subflows
-from flowengine.loader.yamlsource import PathKey, SourceDocument, SourceError, parse_yaml
+from flowengine.loader.yamlsource import (
+    PathKey,
+    SourceDocument,
+    SourceError,
+    field_text,
+    parse_yaml,
+)
 from flowengine.node import FlowInfo, GroupInfo, Node, ScopeEnv
 from flowengine.registry import NodeRegistry
 
@@ -647,20 +653,10 @@ def _node_field(path: PathKey) -> tuple[str | None, str | None]:
     """The node id and the field text of a path such as ("nodes", "x", "rules", 0, "eq")
     (in a subflow: ("subflows", "s", "nodes", "x", ...))."""
     if len(path) >= 4 and path[0] == "subflows" and path[2] in SECTIONS:
-        return str(path[3]), _field_text(path[4:]) or None
+        return str(path[3]), field_text(path[4:]) or None
     if len(path) >= 2 and path[0] in SECTIONS:
-        return str(path[1]), _field_text(path[2:]) or None
-    return None, _field_text(path) or None
-
-
-def _field_text(path: Iterable[Any]) -> str:
-    text = ""
-    for part in path:
-        if isinstance(part, int) and not isinstance(part, bool):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text
+        return str(path[1]), field_text(path[2:]) or None
+    return None, field_text(path) or None
 
 
 _FIELD_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")

@@ -10,13 +10,25 @@ pointing at that string.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 PathKey = tuple[str | int, ...]
+
+
+def field_text(path: Iterable[Any]) -> str:
+    """A path as an error names the field: ``("rules", 0, "eq")`` -> ``rules[0].eq``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int) and not isinstance(part, bool):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
 
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 

@@ -27,7 +27,7 @@ from multidict import MultiMapping
 
 from flowengine import Node, new_msgid
 from flowengine import schema as s
-from flowengine.http import HttpResponseHandle
+from flowengine.http import HttpResponseHandle, headers_dict
 
 METHODS = ("get", "post", "put", "delete", "patch", "all")
 # application/* subtypes Node-RED reads as bytes; every other application/* is text.
@@ -344,21 +344,6 @@ def multi_to_dict(multi: MultiMapping[Any]) -> dict[str, Any]:
     if not multi:
         return {}
     return _pairs_to_dict(multi.items())
-
-
-def headers_dict(headers: MultiMapping[str]) -> dict[str, Any]:
-    """Headers as Node.js's ``req.headers``: lower-case names, repeats joined with ``, ``
-    except ``set-cookie``, which is always a list."""
-    result: dict[str, Any] = {}
-    for name, value in headers.items():
-        key = name.lower()
-        if key == "set-cookie":
-            result.setdefault(key, []).append(value)
-        elif key in result:
-            result[key] = f"{result[key]}, {value}"
-        else:
-            result[key] = value
-    return result
 
 
 def _plain(status: int, text: str, close: bool = False) -> web.Response:

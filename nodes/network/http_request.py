@@ -32,7 +32,12 @@ from yarl import URL
 
 from flowengine import MISSING, ConfigError, Node, NodeError, Path, compile_value
 from flowengine import schema as s
-from flowengine.http import REQUEST_NODE_HEADER, mark_response_headers, unmodified_response_headers
+from flowengine.http import (
+    REQUEST_NODE_HEADER,
+    headers_dict,
+    mark_response_headers,
+    unmodified_response_headers,
+)
 from flowengine.js import to_string
 
 SHARED_KEY = "http-client"
@@ -360,15 +365,7 @@ class HttpRequestNode(Node):
 
     def _fill(self, msg: dict[str, Any], response: aiohttp.ClientResponse, data: bytes) -> None:
         """Put the answer into ``msg`` (HR-01, HR-02, HR-04, HR-09)."""
-        headers: dict[str, Any] = {}
-        for name, value in response.headers.items():
-            key = name.lower()
-            if key == "set-cookie":
-                headers.setdefault(key, []).append(value)
-            elif key in headers:
-                headers[key] = f"{headers[key]}, {value}"
-            else:
-                headers[key] = value
+        headers = headers_dict(response.headers)
         mark_response_headers(headers)
         msg["statusCode"] = response.status
         msg["headers"] = headers
