@@ -103,6 +103,21 @@ def _object_or_none(params: dict[str, Any], name: str) -> dict[str, Any] | None:
     return value
 
 
+def unknown_method(request_id: Any) -> Response:
+    """The answer to a method the server does not have."""
+    return error_response(request_id, KurentoError(errors.METHOD_NOT_FOUND, "Method not found."))
+
+
+def method_failed(method: str, request_id: Any, exc: Exception) -> Response:
+    """The answer to a method that raised: a :class:`KurentoError` as it is, anything else
+    logged (a bug) and answered as KMS does."""
+    if isinstance(exc, KurentoError):
+        return error_response(request_id, exc)
+    log.error("%s failed", method, exc_info=exc)
+    return error_response(request_id, KurentoError(
+        errors.INTERNAL_ERROR, f"Unexpected error while processing method: {exc}"))
+
+
 class FrameHandler:
     """The session rules of section 3 around the methods of a server (:class:`Dispatcher`) or
     of a router (:class:`flowengine.media.cluster.router.Router`): a ``sessionId`` missing from
@@ -209,21 +224,11 @@ class Dispatcher(FrameHandler):
         """Run one method (no session binding): a result or an error response."""
         handler = self.methods.get(method)
         if handler is None:
-            return error_response(
-                request_id, KurentoError(errors.METHOD_NOT_FOUND, "Method not found.")
-            )
+            return unknown_method(request_id)
         try:
             return Response(request_id, result=await handler(params))
-        except KurentoError as exc:
-            return error_response(request_id, exc)
         except Exception as exc:
-            log.exception("%s failed", method)
-            return error_response(
-                request_id,
-                KurentoError(
-                    errors.INTERNAL_ERROR, f"Unexpected error while processing method: {exc}"
-                ),
-            )
+            return method_failed(method, request_id, exc)
 
     # --- sessions ---------------------------------------------------------------------------------
 

@@ -49,7 +49,6 @@ from flowengine.kurento.errors import KurentoError
 from flowengine.kurento.jsonrpc import (
     Notification,
     Response,
-    error_response,
     event_notification,
     parse_event,
 )
@@ -58,8 +57,10 @@ from flowengine.media.cluster.upstream import BackendGone, Upstream
 from flowengine.media.dispatch import (
     FrameHandler,
     RequestCache,
+    method_failed,
     run_transaction,
     transaction_operations,
+    unknown_method,
 )
 from flowengine.media.sessions import FrameSink
 
@@ -337,20 +338,12 @@ class Router(FrameHandler):
             "transaction": self._transaction,
         }.get(method)
         if handler is None:
-            return error_response(
-                request_id, KurentoError(errors.METHOD_NOT_FOUND, "Method not found.")
-            )
+            return unknown_method(request_id)
         try:
             response = await handler(method, params, state)
             return Response(request_id, response.result, response.error)
-        except KurentoError as exc:
-            return error_response(request_id, exc)
         except Exception as exc:
-            log.exception("%s failed", method)
-            return error_response(
-                request_id,
-                KurentoError(errors.INTERNAL_ERROR, f"Unexpected error while processing: {exc}"),
-            )
+            return method_failed(method, request_id, exc)
 
     def _sid(self, params: dict[str, Any] | None) -> dict[str, Any]:
         """``params`` with a sessionId (a new one when absent, as KMS's getOrCreateSessionId)."""
