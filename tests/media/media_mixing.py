@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import fractions
-import queue
 import time
 from collections import deque
 from collections.abc import Callable
@@ -17,11 +16,10 @@ from typing import Any
 import av
 import cv2
 import numpy as np
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamTrack, VideoStreamTrack
-from media_synthetic import local_candidates, strip_candidates, trickle_from_server
+from media_synthetic import EncodedFrames, negotiate
 
-from flowengine.media.engine.units import is_video_keyframe
 from flowengine.media.engine.yuv import yuv_planes
 
 RATE = 48_000
@@ -84,22 +82,6 @@ class Tone(MediaStreamTrack):
         return frame
 
 
-class _EncodedFrames(queue.Queue):
-    """In place of an aiortc receiver's decoder queue: notes when each encoded video frame
-    arrived and whether it is a key frame, then lets it go on to the decoder."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.keyframes: list[float] = []
-
-    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
-        if item is not None:
-            codec, frame = item
-            if is_video_keyframe(codec.name.lower(), bytes(frame.data)):
-                self.keyframes.append(time.monotonic())
-        super().put(item, block, timeout)
-
-
 class Peer:
     """An aiortc peer of a WebRtcEndpoint that sends ``tracks`` and receives audio and video,
     keeping the newest picture (Y, U, V planes), the last 2 s of audio and key-frame times."""
@@ -118,13 +100,13 @@ class Peer:
         self.frames = 0
         self.frame_times: list[tuple[float, tuple[int, ...]]] = []
         self.samples: deque[np.ndarray] = deque(maxlen=100)
-        self._encoded = _EncodedFrames()
+        self._encoded = EncodedFrames()
         self._tasks: list[asyncio.Task[None]] = []
         self.pc.on("track", self._on_track)
 
     @property
     def keyframes(self) -> list[float]:
-        return list(self._encoded.keyframes)
+        return [t for t, key in self._encoded.arrivals if key]
 
     def _on_track(self, track: Any) -> None:
         self._tasks.append(asyncio.ensure_future(self._consume(track)))
@@ -165,21 +147,7 @@ class Peer:
 
     async def negotiate(self, client, endpoint: str) -> None:
         """Offer, answer and trickle ICE with ``endpoint``."""
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        for event in ("IceCandidateFound", "IceGatheringDone"):
-            await client.result("subscribe", {"object": endpoint, "type": event})
-        answer = await client.invoke(
-            endpoint, "processOffer", offer=strip_candidates(self.pc.localDescription.sdp)
-        )
-        await self.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
-        for transceiver in self.pc.getTransceivers():
-            if transceiver.kind == "video":
-                # Before the receiver starts: its decoder thread takes the queue then.
-                transceiver.receiver._RTCRtpReceiver__decoder_queue = self._encoded
-        for candidate in local_candidates(self.pc):
-            await client.invoke(endpoint, "addIceCandidate", candidate=candidate)
-        await client.invoke(endpoint, "gatherCandidates")
-        await trickle_from_server(client, endpoint, self.pc)
+        await negotiate(self.pc, client, endpoint, self._encoded)
 
     async def wait(self, what: Callable[[], Any], why: str, timeout: float = 20) -> Any:
         deadline = time.monotonic() + timeout

@@ -307,9 +307,36 @@ async def publish(client, endpoint: str, pc: RTCPeerConnection | None = None
     return pc
 
 
-class _EncodedFrames(queue.Queue):
+async def negotiate(pc: RTCPeerConnection, client, endpoint: str,
+                    encoded: EncodedFrames) -> dict[str, str]:
+    """Offer, answer and trickle ICE between ``pc`` and ``endpoint``, with ``encoded`` as the
+    video receiver's decoder queue; returns the codec negotiated for each kind."""
+    await pc.setLocalDescription(await pc.createOffer())
+    for event in ("IceCandidateFound", "IceGatheringDone"):
+        await client.result("subscribe", {"object": endpoint, "type": event})
+    answer = await client.invoke(
+        endpoint, "processOffer", offer=strip_candidates(pc.localDescription.sdp)
+    )
+    await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+    codecs: dict[str, str] = {}
+    for transceiver in pc.getTransceivers():
+        negotiated = getattr(transceiver, "_codecs", None) or []
+        if negotiated:
+            codecs[transceiver.kind] = negotiated[0].name.lower()
+        if transceiver.kind == "video":
+            # Before the receiver starts: its decoder thread takes the queue then.
+            transceiver.receiver._RTCRtpReceiver__decoder_queue = encoded
+    for candidate in local_candidates(pc):
+        await client.invoke(endpoint, "addIceCandidate", candidate=candidate)
+    await client.invoke(endpoint, "gatherCandidates")
+    await trickle_from_server(client, endpoint, pc)
+    return codecs
+
+
+class EncodedFrames(queue.Queue):
     """Stands in for an aiortc receiver's decoder queue: notes when each encoded video frame
-    arrived and whether it is a key frame, then lets it go on to the decoder."""
+    arrived and whether it is a key frame, then lets it go on to the decoder
+    (:func:`negotiate` puts it in place)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -340,7 +367,7 @@ class Viewer:
         self.audio_peak = 0
         """The loudest sample of the audio decoded so far (0: silence or nothing)."""
         self.codecs: dict[str, str] = {}
-        self._encoded = _EncodedFrames()
+        self._encoded = EncodedFrames()
         self._tasks: list[asyncio.Task[None]] = []
         self.pc.on("track", self._on_track)
         self.pc.on("iceconnectionstatechange", self._on_ice)
@@ -378,24 +405,7 @@ class Viewer:
 
     async def negotiate(self, client, endpoint: str) -> None:
         """Offer, answer and trickle ICE with ``endpoint`` (as :func:`view`)."""
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        for event in ("IceCandidateFound", "IceGatheringDone"):
-            await client.result("subscribe", {"object": endpoint, "type": event})
-        answer = await client.invoke(
-            endpoint, "processOffer", offer=strip_candidates(self.pc.localDescription.sdp)
-        )
-        await self.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
-        for transceiver in self.pc.getTransceivers():
-            codecs = getattr(transceiver, "_codecs", None) or []
-            if codecs:
-                self.codecs[transceiver.kind] = codecs[0].name.lower()
-            if transceiver.kind == "video":
-                # Before the receiver starts: its decoder thread takes the queue then.
-                transceiver.receiver._RTCRtpReceiver__decoder_queue = self._encoded
-        for candidate in local_candidates(self.pc):
-            await client.invoke(endpoint, "addIceCandidate", candidate=candidate)
-        await client.invoke(endpoint, "gatherCandidates")
-        await trickle_from_server(client, endpoint, self.pc)
+        self.codecs = await negotiate(self.pc, client, endpoint, self._encoded)
 
     async def send_pli(self) -> None:
         """An RTCP PLI for the received video, as a browser sends when it lost a picture."""
