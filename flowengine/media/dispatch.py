@@ -232,11 +232,11 @@ class Dispatcher(FrameHandler):
 
     # --- sessions ---------------------------------------------------------------------------------
 
-    def _session_id(self, params: dict[str, Any] | None, create: bool = True) -> str | None:
+    def _session_id(self, params: dict[str, Any] | None) -> str:
+        """The request's session (a new one when it names none, as KMS's
+        getOrCreateSessionId)."""
         sid = params.get("sessionId") if params is not None else None
         if sid is None:
-            if not create:
-                return None
             sid = self.media_set.new_session_id()
         elif not isinstance(sid, str):
             raise errors.param_type("sessionId", "a string")
