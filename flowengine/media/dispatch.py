@@ -87,7 +87,8 @@ def _need_params(params: dict[str, Any] | None) -> dict[str, Any]:
     return params
 
 
-def _string(params: dict[str, Any], name: str) -> str:
+def string_param(params: dict[str, Any], name: str) -> str:
+    """The string parameter ``name`` (a Kurento error when it is missing or not a string)."""
     value = params.get(name)
     if value is None:
         raise errors.param_required(name)
@@ -268,26 +269,26 @@ class Dispatcher(FrameHandler):
 
     async def keep_alive(self, params: dict[str, Any] | None) -> dict[str, Any]:
         params = _need_params(params)
-        sid = _string(params, "sessionId")
+        sid = string_param(params, "sessionId")
         self.media_set.keep_alive(sid)
         return {"sessionId": sid}
 
     async def close_session(self, params: dict[str, Any] | None) -> None:
         params = _need_params(params)
-        sid = _string(params, "sessionId")
+        sid = string_param(params, "sessionId")
         await self.media_set.close_session(sid, release=params.get("release") is True)
         return None
 
     async def describe(self, params: dict[str, Any] | None) -> dict[str, Any]:
         params = _need_params(params)
-        oid = _string(params, "object")
+        oid = string_param(params, "object")
         sid = self._session_id(params)
         obj = self.media_set.get(sid, oid)
         return {**model.describe(obj.remote_class).to_result(), "sessionId": sid}
 
     async def create(self, params: dict[str, Any] | None) -> dict[str, Any]:
         params = _need_params(params)
-        type_name = _string(params, "type")
+        type_name = string_param(params, "type")
         sid = self._session_id(params)
         ctor_params = _object_or_none(params, "constructorParams")
         cls = model.resolve_factory(type_name)
@@ -312,8 +313,8 @@ class Dispatcher(FrameHandler):
 
     async def invoke(self, params: dict[str, Any] | None) -> dict[str, Any]:
         params = _need_params(params)
-        oid = _string(params, "object")
-        operation = _string(params, "operation")
+        oid = string_param(params, "object")
+        operation = string_param(params, "operation")
         sid = self._session_id(params)
         op_params = _object_or_none(params, "operationParams")
         obj = self.media_set.get(sid, oid)
@@ -357,8 +358,8 @@ class Dispatcher(FrameHandler):
 
     async def subscribe(self, params: dict[str, Any] | None) -> dict[str, Any]:
         params = _need_params(params)
-        oid = _string(params, "object")
-        event_type = _string(params, "type")
+        oid = string_param(params, "object")
+        event_type = string_param(params, "type")
         sid = self._session_id(params)
         obj = self.media_set.get(sid, oid)
         if model.find_event(obj.remote_class, event_type) is None:
@@ -369,29 +370,29 @@ class Dispatcher(FrameHandler):
 
     async def unsubscribe(self, params: dict[str, Any] | None) -> dict[str, Any]:
         params = _need_params(params)
-        _string(params, "object")
-        sub_id = _string(params, "subscription")
-        sid = _string(params, "sessionId")
+        string_param(params, "object")
+        sub_id = string_param(params, "subscription")
+        sid = string_param(params, "sessionId")
         self.media_set.unsubscribe(sid, sub_id)
         return {"sessionId": sid}
 
     async def release(self, params: dict[str, Any] | None) -> dict[str, Any]:
         params = _need_params(params)
-        oid = _string(params, "object")
+        oid = string_param(params, "object")
         sid = self._session_id(params)
         await self.media_set.release(oid)
         return {"sessionId": sid}
 
     async def ref(self, params: dict[str, Any] | None) -> dict[str, Any]:
         params = _need_params(params)
-        oid = _string(params, "object")
+        oid = string_param(params, "object")
         sid = self._session_id(params)
         self.media_set.get(sid, oid)
         return {"sessionId": sid}
 
     async def unref(self, params: dict[str, Any] | None) -> dict[str, Any]:
         params = _need_params(params)
-        oid = _string(params, "object")
+        oid = string_param(params, "object")
         sid = self._session_id(params)
         await self.media_set.unref(sid, oid)
         return {"sessionId": sid}

@@ -272,17 +272,7 @@ async def view(
         transceiver.setCodecPreferences([c for c in codecs if c.mimeType == mime_type])
     tracks: asyncio.Queue = asyncio.Queue()
     pc.on("track", tracks.put_nowait)
-    await pc.setLocalDescription(await pc.createOffer())
-    for event in ("IceCandidateFound", "IceGatheringDone"):
-        await client.result("subscribe", {"object": endpoint, "type": event})
-    answer = await client.invoke(
-        endpoint, "processOffer", offer=strip_candidates(pc.localDescription.sdp)
-    )
-    await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
-    for candidate in local_candidates(pc):
-        await client.invoke(endpoint, "addIceCandidate", candidate=candidate)
-    await client.invoke(endpoint, "gatherCandidates")
-    await trickle_from_server(client, endpoint, pc)
+    await negotiate(pc, client, endpoint)
     return pc, FrameCounter(await asyncio.wait_for(tracks.get(), 10))
 
 
@@ -308,9 +298,9 @@ async def publish(client, endpoint: str, pc: RTCPeerConnection | None = None
 
 
 async def negotiate(pc: RTCPeerConnection, client, endpoint: str,
-                    encoded: EncodedFrames) -> dict[str, str]:
-    """Offer, answer and trickle ICE between ``pc`` and ``endpoint``, with ``encoded`` as the
-    video receiver's decoder queue; returns the codec negotiated for each kind."""
+                    encoded: EncodedFrames | None = None) -> dict[str, str]:
+    """Offer, answer and trickle ICE between ``pc`` and ``endpoint`` (with ``encoded`` as the
+    video receiver's decoder queue, if given); returns the codec negotiated for each kind."""
     await pc.setLocalDescription(await pc.createOffer())
     for event in ("IceCandidateFound", "IceGatheringDone"):
         await client.result("subscribe", {"object": endpoint, "type": event})
@@ -323,7 +313,7 @@ async def negotiate(pc: RTCPeerConnection, client, endpoint: str,
         negotiated = getattr(transceiver, "_codecs", None) or []
         if negotiated:
             codecs[transceiver.kind] = negotiated[0].name.lower()
-        if transceiver.kind == "video":
+        if transceiver.kind == "video" and encoded is not None:
             # Before the receiver starts: its decoder thread takes the queue then.
             transceiver.receiver._RTCRtpReceiver__decoder_queue = encoded
     for candidate in local_candidates(pc):

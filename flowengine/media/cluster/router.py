@@ -59,6 +59,7 @@ from flowengine.media.dispatch import (
     RequestCache,
     method_failed,
     run_transaction,
+    string_param,
     transaction_operations,
     unknown_method,
 )
@@ -407,19 +408,11 @@ class Router(FrameHandler):
             raise errors.object_not_found(object_id)
         return backend
 
-    def _object(self, params: dict[str, Any]) -> str:
-        oid = params.get("object")
-        if oid is None:
-            raise errors.param_required("object")
-        if not isinstance(oid, str):
-            raise errors.param_type("object", "a string")
-        return oid
-
     async def _by_object(self, method: str, params: Any, state: ConnectionState) -> Response:
         if params is None:
             raise errors.params_required()
         params = self._sid(params)
-        oid = self._object(params)
+        oid = string_param(params, "object")
         if oid == MANAGER:
             return await self._forward(state, self._any_backend(), method, params)
         return await self._forward(state, self.locate(oid), method, params)
@@ -525,7 +518,7 @@ class Router(FrameHandler):
         if params is None:
             raise errors.params_required()
         params = self._sid(params)
-        oid = self._object(params)
+        oid = string_param(params, "object")
         operation = params.get("operation")
         if oid == MANAGER:
             return await self._invoke_manager(params, state)
@@ -605,7 +598,7 @@ class Router(FrameHandler):
         if params is None:
             raise errors.params_required()
         params = self._sid(params)
-        oid = self._object(params)
+        oid = string_param(params, "object")
         sid = params["sessionId"]
         targets = [b for b in self.backends if b.alive] if oid == MANAGER else [self.locate(oid)]
         own: dict[Backend, str] = {}
@@ -641,7 +634,7 @@ class Router(FrameHandler):
         if params is None:
             raise errors.params_required()
         params = self._sid(params)
-        oid = self._object(params)
+        oid = string_param(params, "object")
         backend = self.objects.get(oid) or self.objects.get(oid.split("/", 1)[0])
         if backend is None or not backend.alive:
             return Response(None, {"sessionId": params["sessionId"]})  # as KMS: not an error
